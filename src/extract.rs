@@ -1,0 +1,487 @@
+//! JsonPath to text: what each decoded event contributes to the answer.
+//!
+//! An [`Extractor`] is made for one completion once the body format is known.
+//! Each event's JSON is parsed once; the content path, the reasoning path, the
+//! stream-error check, `finish_reason` and `usage` all read that one value.
+//! It also keeps what is needed to explain an empty answer afterwards
+//! ([`Extractor::verdict`]): how many events there were, whether any was JSON,
+//! whether the path ever selected a node, and the first events as samples.
+
+use std::sync::LazyLock;
+
+use serde_json::Value;
+use serde_json_path::JsonPath;
+
+use crate::decode::{Event, ResponseType};
+
+/// A JsonPath as the user wrote it, compiled.
+#[derive(Debug, Clone)]
+pub struct CompiledPath {
+    /// The text the user configured (before any dialect fix-ups).
+    pub source: String,
+    /// The RFC 9535 form that is evaluated.
+    pub normalized: String,
+    path: JsonPath,
+}
+
+/// A JsonPath that does not compile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathError {
+    /// 1-based column in the text the user wrote.
+    pub column: usize,
+    pub message: String,
+}
+
+/// Text taken from one event.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Pieces {
+    pub content: String,
+    pub reasoning: String,
+}
+
+/// What one event means for the completion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Text (either piece may be empty).
+    Text(Pieces),
+    /// `[DONE]`: the stream is over.
+    Done,
+    /// The server reported an error inside the stream.
+    Error {
+        provider_message: String,
+        event: String,
+    },
+}
+
+/// Why a completion produced no answer at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Nothing could be read as events.
+    NoEvents,
+    /// A path was set and no event was JSON.
+    NotJson { events: usize, sample: Vec<String> },
+    /// The path selected no node in any event.
+    NoMatch {
+        path: String,
+        events: usize,
+        sample: Vec<String>,
+    },
+}
+
+/// Applies the configured paths to events, one completion at a time.
+#[derive(Debug)]
+pub struct Extractor {
+    content: ContentPath,
+    reasoning: Option<CompiledPath>,
+    events: usize,
+    json_events: usize,
+    matched: bool,
+    sample: Vec<String>,
+    finish_reason: Option<String>,
+    usage: Option<Value>,
+}
+
+#[derive(Debug)]
+enum ContentPath {
+    Configured(CompiledPath),
+    /// No path configured: AutoDev's defaults, and raw text for non-JSON data.
+    Default { primary: &'static JsonPath, fallback: Option<&'static JsonPath> },
+}
+
+/// How many events are kept as samples for errors.
+const SAMPLE_EVENTS: usize = 3;
+/// How much of each sample event is kept.
+const SAMPLE_CHARS: usize = 600;
+
+/// Default path for streams.
+pub const DEFAULT_STREAM_PATH: &str = "$.choices[0].delta.content";
+/// Default path for JSON bodies (and the fallback for streams, as AutoDev's
+/// Jackson mapping aliased `delta` to `message`).
+pub const DEFAULT_JSON_PATH: &str = "$.choices[0].message.content";
+
+static STREAM_PATH: LazyLock<JsonPath> = LazyLock::new(|| JsonPath::parse(DEFAULT_STREAM_PATH).expect("valid path"));
+static JSON_PATH: LazyLock<JsonPath> = LazyLock::new(|| JsonPath::parse(DEFAULT_JSON_PATH).expect("valid path"));
+
+impl CompiledPath {
+    /// Compiles a path as users paste it from AutoDev: RFC 9535, plus the
+    /// leading `$` may be left out.
+    pub fn compile(source: &str) -> Result<CompiledPath, PathError> {
+        let trimmed = source.trim();
+        let lead = source.len() - source.trim_start().len();
+        let (normalized, shift) = if trimmed.starts_with('$') {
+            (trimmed.to_owned(), 0isize)
+        } else if trimmed.starts_with('[') {
+            (format!("${trimmed}"), 1)
+        } else {
+            (format!("$.{trimmed}"), 2)
+        };
+        match JsonPath::parse(&normalized) {
+            Ok(path) => Ok(CompiledPath {
+                source: source.to_owned(),
+                normalized,
+                path,
+            }),
+            Err(e) => {
+                let column = (e.position() as isize - shift).max(0) as usize + lead + 1;
+                Err(PathError {
+                    column,
+                    message: e.message().to_owned(),
+                })
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for PathError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "column {}: {}", self.column, self.message)
+    }
+}
+
+impl Extractor {
+    /// An extractor for a body read as `response_type`.
+    pub fn new(content: Option<&CompiledPath>, reasoning: Option<&CompiledPath>, response_type: ResponseType) -> Self {
+        let content = match content {
+            Some(path) => ContentPath::Configured(path.clone()),
+            None if response_type == ResponseType::Json => ContentPath::Default {
+                primary: &JSON_PATH,
+                fallback: None,
+            },
+            None => ContentPath::Default {
+                primary: &STREAM_PATH,
+                fallback: Some(&JSON_PATH),
+            },
+        };
+        Extractor {
+            content,
+            reasoning: reasoning.cloned(),
+            events: 0,
+            json_events: 0,
+            matched: false,
+            sample: Vec::new(),
+            finish_reason: None,
+            usage: None,
+        }
+    }
+
+    /// The content path in effect, as text.
+    pub fn content_path(&self) -> &str {
+        match &self.content {
+            ContentPath::Configured(p) => &p.source,
+            ContentPath::Default { fallback: None, .. } => DEFAULT_JSON_PATH,
+            ContentPath::Default { .. } => DEFAULT_STREAM_PATH,
+        }
+    }
+
+    /// The last finish reason the server sent.
+    pub fn finish_reason(&self) -> Option<&str> {
+        self.finish_reason.as_deref()
+    }
+
+    /// Takes the last usage object the server sent.
+    pub fn take_usage(&mut self) -> Option<Value> {
+        self.usage.take()
+    }
+
+    /// Events read so far (not counting `[DONE]`).
+    pub fn events(&self) -> usize {
+        self.events
+    }
+
+    /// What one decoded event contributes.
+    pub fn apply(&mut self, event: &Event) -> Outcome {
+        match event {
+            Event::Data { event_type, data } => self.data_event(event_type, data),
+            Event::Stray(text) => self.stray(text),
+        }
+    }
+
+    fn data_event(&mut self, event_type: &str, data: &str) -> Outcome {
+        if data.trim() == "[DONE]" {
+            return Outcome::Done;
+        }
+        let parsed = serde_json::from_str::<Value>(data).ok();
+        if event_type.eq_ignore_ascii_case("error") {
+            let provider_message = parsed
+                .as_ref()
+                .and_then(provider_message)
+                .unwrap_or_else(|| data.trim().to_owned());
+            return Outcome::Error {
+                provider_message,
+                event: data.to_owned(),
+            };
+        }
+        self.count(data, parsed.is_some());
+        match parsed {
+            Some(value) => self.json_event(&value, data),
+            None => self.text_event(data),
+        }
+    }
+
+    /// Lines outside the SSE grammar: a bare JSON error is a stream error, any
+    /// other bare JSON document is treated as an event, other text is ignored.
+    fn stray(&mut self, text: &str) -> Outcome {
+        let Ok(value) = serde_json::from_str::<Value>(text) else {
+            tracing::debug!(bytes = text.len(), "ignoring lines outside the SSE format");
+            return Outcome::Text(Pieces::default());
+        };
+        self.count(text, true);
+        self.json_event(&value, text)
+    }
+
+    fn count(&mut self, data: &str, is_json: bool) {
+        self.events += 1;
+        if is_json {
+            self.json_events += 1;
+        }
+        if self.sample.len() < SAMPLE_EVENTS {
+            self.sample.push(truncate_chars(data, SAMPLE_CHARS));
+        }
+    }
+
+    fn json_event(&mut self, value: &Value, data: &str) -> Outcome {
+        if let Some(error) = top_level_error(value) {
+            return Outcome::Error {
+                provider_message: provider_message(value).unwrap_or_else(|| error.to_string()),
+                event: data.to_owned(),
+            };
+        }
+        let mut pieces = Pieces::default();
+        let matched = match &self.content {
+            ContentPath::Configured(path) => collect_strings(&path.path, value, &mut pieces.content),
+            ContentPath::Default { primary, fallback } => {
+                collect_strings(primary, value, &mut pieces.content)
+                    || fallback.is_some_and(|f| collect_strings(f, value, &mut pieces.content))
+            }
+        };
+        self.matched |= matched;
+        if let Some(reasoning) = &self.reasoning {
+            collect_strings(&reasoning.path, value, &mut pieces.reasoning);
+        }
+        self.note_metadata(value);
+        Outcome::Text(pieces)
+    }
+
+    /// Non-JSON data: the text itself when no path was configured.
+    fn text_event(&mut self, data: &str) -> Outcome {
+        match self.content {
+            ContentPath::Configured(_) => Outcome::Text(Pieces::default()),
+            ContentPath::Default { .. } => {
+                self.matched = true;
+                Outcome::Text(Pieces {
+                    content: data.to_owned(),
+                    reasoning: String::new(),
+                })
+            }
+        }
+    }
+
+    fn note_metadata(&mut self, value: &Value) {
+        let finish = value
+            .pointer("/choices/0/finish_reason")
+            .or_else(|| value.pointer("/candidates/0/finishReason"))
+            .or_else(|| value.pointer("/delta/stop_reason"))
+            .or_else(|| value.get("done_reason"))
+            .and_then(Value::as_str);
+        if let Some(reason) = finish.filter(|r| !r.is_empty() && *r != "null") {
+            self.finish_reason = Some(reason.to_owned());
+        }
+        if let Some(usage) = value
+            .get("usage")
+            .or_else(|| value.get("usageMetadata"))
+            .filter(|u| u.is_object())
+        {
+            self.usage = Some(usage.clone());
+        }
+    }
+
+    /// Explains an answer that has no text, or `None` when the answer is a
+    /// legitimate empty one (the path selected only nulls or empty strings).
+    pub fn verdict(&self) -> Option<Verdict> {
+        if self.events == 0 {
+            return Some(Verdict::NoEvents);
+        }
+        if self.json_events == 0 && matches!(self.content, ContentPath::Configured(_)) {
+            return Some(Verdict::NotJson {
+                events: self.events,
+                sample: self.sample.clone(),
+            });
+        }
+        if !self.matched {
+            return Some(Verdict::NoMatch {
+                path: self.content_path().to_owned(),
+                events: self.events,
+                sample: self.sample.clone(),
+            });
+        }
+        None
+    }
+}
+
+/// Appends every string the path selects; true when it selected any node.
+fn collect_strings(path: &JsonPath, value: &Value, out: &mut String) -> bool {
+    let nodes = path.query(value);
+    let mut any = false;
+    for node in nodes {
+        any = true;
+        if let Value::String(s) = node {
+            out.push_str(s);
+        }
+    }
+    any
+}
+
+/// The top-level `error` member when it is set (not null, false or empty).
+fn top_level_error(value: &Value) -> Option<&Value> {
+    let error = match value {
+        Value::Array(items) => items.first()?.get("error")?,
+        other => other.get("error")?,
+    };
+    match error {
+        Value::Null | Value::Bool(false) => None,
+        Value::String(s) if s.is_empty() => None,
+        Value::Object(o) if o.is_empty() => None,
+        set => Some(set),
+    }
+}
+
+/// The server's own words in an error document: `$.error.message`,
+/// `$.error` (a string), `$.message` or `$.detail` (a string or a list of
+/// messages, as FastAPI servers send).
+pub fn provider_message(value: &Value) -> Option<String> {
+    let value = match value {
+        Value::Array(items) => items.first()?,
+        other => other,
+    };
+    let text = |v: Option<&Value>| v.and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned);
+    text(value.pointer("/error/message"))
+        .or_else(|| text(value.get("error")))
+        .or_else(|| text(value.get("message")))
+        .or_else(|| text(value.get("detail")))
+        .or_else(|| text(value.pointer("/detail/0/msg")))
+}
+
+/// The first `max` characters of `text`.
+pub fn truncate_chars(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(d: &str) -> Event {
+        Event::Data {
+            event_type: "message".into(),
+            data: d.into(),
+        }
+    }
+
+    fn text(outcome: Outcome) -> String {
+        match outcome {
+            Outcome::Text(p) => p.content,
+            other => panic!("expected text, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn compile_reports_column_in_user_text() {
+        let err = CompiledPath::compile("$.choices[0.delta").unwrap_err();
+        assert!(err.column >= 10, "{err}");
+        let ok = CompiledPath::compile("choices[0].delta.content").unwrap();
+        assert_eq!(ok.normalized, "$.choices[0].delta.content");
+        let ok = CompiledPath::compile("['a']").unwrap();
+        assert_eq!(ok.normalized, "$['a']");
+        let e1 = CompiledPath::compile("$.a[").unwrap_err();
+        let e2 = CompiledPath::compile("a[").unwrap_err();
+        assert_eq!(e1.column - 2, e2.column, "{e1} / {e2}");
+    }
+
+    #[test]
+    fn strings_append_nulls_do_not() {
+        let path = CompiledPath::compile("$.choices[0].delta.content").unwrap();
+        let mut x = Extractor::new(Some(&path), None, ResponseType::Sse);
+        assert_eq!(text(x.apply(&data(r#"{"choices":[{"delta":{"content":null}}]}"#))), "");
+        assert_eq!(text(x.apply(&data(r#"{"choices":[{"delta":{"content":"Hi"}}]}"#))), "Hi");
+        assert_eq!(text(x.apply(&data(r#"{"choices":[]}"#))), "");
+        assert_eq!(x.apply(&data(" [DONE] ")), Outcome::Done);
+        assert_eq!(x.verdict(), None);
+    }
+
+    #[test]
+    fn several_matches_are_joined() {
+        let path = CompiledPath::compile("$.parts[*].text").unwrap();
+        let mut x = Extractor::new(Some(&path), None, ResponseType::Sse);
+        assert_eq!(text(x.apply(&data(r#"{"parts":[{"text":"a"},{"x":1},{"text":"b"}]}"#))), "ab");
+    }
+
+    #[test]
+    fn only_nulls_is_a_valid_empty_answer_but_nothing_is_no_match() {
+        let path = CompiledPath::compile("$.a").unwrap();
+        let mut x = Extractor::new(Some(&path), None, ResponseType::Sse);
+        x.apply(&data(r#"{"a":null}"#));
+        assert_eq!(x.verdict(), None);
+        let mut y = Extractor::new(Some(&path), None, ResponseType::Sse);
+        y.apply(&data(r#"{"b":"x"}"#));
+        assert!(matches!(y.verdict(), Some(Verdict::NoMatch { events: 1, .. })));
+    }
+
+    #[test]
+    fn errors_in_stream() {
+        let mut x = Extractor::new(None, None, ResponseType::Sse);
+        let err = x.apply(&Event::Data {
+            event_type: "error".into(),
+            data: r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#.into(),
+        });
+        assert!(matches!(err, Outcome::Error { provider_message, .. } if provider_message == "Overloaded"));
+        let err = x.apply(&data(r#"{"error":"model not found"}"#));
+        assert!(matches!(err, Outcome::Error { provider_message, .. } if provider_message == "model not found"));
+        let ok = x.apply(&data(r#"{"error":null,"choices":[{"delta":{"content":"x"}}]}"#));
+        assert_eq!(text(ok), "x");
+        let stray = x.apply(&Event::Stray("{\n \"error\": {\"code\": 499, \"message\": \"cancelled\"}\n}".into()));
+        assert!(matches!(stray, Outcome::Error { provider_message, .. } if provider_message == "cancelled"));
+    }
+
+    #[test]
+    fn default_paths_and_raw_text() {
+        let mut x = Extractor::new(None, None, ResponseType::Sse);
+        assert_eq!(text(x.apply(&data("plain words"))), "plain words");
+        assert_eq!(text(x.apply(&data(r#"{"choices":[{"message":{"content":"m"}}]}"#))), "m");
+        let mut j = Extractor::new(None, None, ResponseType::Json);
+        assert_eq!(j.content_path(), DEFAULT_JSON_PATH);
+        assert_eq!(text(j.apply(&data(r#"{"choices":[{"message":{"content":"full"}}]}"#))), "full");
+    }
+
+    #[test]
+    fn verdicts() {
+        let x = Extractor::new(None, None, ResponseType::Sse);
+        assert_eq!(x.verdict(), Some(Verdict::NoEvents));
+        let path = CompiledPath::compile("$.a").unwrap();
+        let mut y = Extractor::new(Some(&path), None, ResponseType::Sse);
+        y.apply(&data("not json"));
+        assert!(matches!(y.verdict(), Some(Verdict::NotJson { events: 1, .. })));
+    }
+
+    #[test]
+    fn finish_reason_and_usage() {
+        let mut x = Extractor::new(None, None, ResponseType::Sse);
+        x.apply(&data(r#"{"choices":[{"delta":{},"finish_reason":"stop"}]}"#));
+        x.apply(&data(r#"{"choices":[],"usage":{"total_tokens":3}}"#));
+        assert_eq!(x.finish_reason(), Some("stop"));
+        assert_eq!(x.take_usage(), Some(serde_json::json!({"total_tokens":3})));
+    }
+
+    #[test]
+    fn provider_messages() {
+        use serde_json::json;
+        assert_eq!(provider_message(&json!({"error":{"message":"a"}})).as_deref(), Some("a"));
+        assert_eq!(provider_message(&json!({"error":"b"})).as_deref(), Some("b"));
+        assert_eq!(provider_message(&json!({"message":"c"})).as_deref(), Some("c"));
+        assert_eq!(provider_message(&json!({"detail":"d"})).as_deref(), Some("d"));
+        assert_eq!(provider_message(&json!([{"error":{"message":"e"}}])).as_deref(), Some("e"));
+        assert_eq!(provider_message(&json!({"x":1})), None);
+    }
+}

@@ -1,0 +1,72 @@
+//! The `llm-sidecar` command: serves JSON-RPC on stdio by default; `complete`
+//! and `demo` are the command-line front ends over the same engine.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use llm_sidecar::{cli, demo, logging, rpc};
+
+/// A stdio JSON-RPC sidecar that streams completions from any LLM server,
+/// configured like AutoDev's "Custom LLM Server" dialog.
+///
+/// With no command it serves JSON-RPC 2.0 (LSP framing) on stdin/stdout; see
+/// protocol/README.md. Logs go to stderr (level from LLM_SIDECAR_LOG or RUST_LOG).
+#[derive(Parser)]
+#[command(name = "llm-sidecar", version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve JSON-RPC on stdin/stdout (the default).
+    Serve,
+    /// Run one completion and print the text as it streams.
+    Complete {
+        /// A JSON file with the settings object (customEngineServer, ...).
+        #[arg(long, value_name = "FILE")]
+        settings: PathBuf,
+        /// A system message sent before the prompt.
+        #[arg(long, value_name = "TEXT")]
+        system: Option<String>,
+        /// The token, used when the settings file has none.
+        #[arg(long, env = "LLM_SIDECAR_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// The user's prompt.
+        prompt: String,
+    },
+    /// Start an embedded demo LLM server and stream a completion through a
+    /// sidecar process, exactly as an IDE would.
+    Demo,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            let exit = runtime.block_on(rpc::serve(tokio::io::stdin(), tokio::io::stdout()));
+            tracing::debug!(?exit, "server loop ended");
+            // stdin is read on a blocking thread that cannot be interrupted:
+            // leave without waiting for it.
+            std::process::exit(exit.code());
+        }
+        Command::Complete {
+            settings,
+            system,
+            token,
+            prompt,
+        } => ExitCode::from(runtime.block_on(cli::complete(&settings, token.as_deref(), system.as_deref(), &prompt))),
+        Command::Demo => ExitCode::from(runtime.block_on(demo::run())),
+    }
+}

@@ -1,0 +1,163 @@
+//! The HTTP request for one completion: body and headers, built exactly as
+//! AutoDev's custom server does it.
+//!
+//! Body: `{"messages": [{role, content}…]}` with every `customFields` entry
+//! added at the top level and `messages` written last, so `customFields`
+//! cannot replace it; `messageKeys` renames the keys inside each message;
+//! AutoDev's `fields` template replaces the whole body instead.
+//! Headers: `Content-Type: application/json`, `Authorization: Bearer` when a
+//! token is set, then `customHeaders`, each replacing a header of the same
+//! name (case-insensitively), `Authorization` included.
+
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, USER_AGENT};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::settings::{BodySpec, Settings};
+
+/// One chat message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    pub role: Role,
+    pub content: String,
+}
+
+/// Who wrote a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    System,
+    User,
+    Assistant,
+}
+
+/// The placeholder of AutoDev's `fields` template.
+const CONTENT_PLACEHOLDER: &str = "$content";
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::System => "system",
+            Role::User => "user",
+            Role::Assistant => "assistant",
+        }
+    }
+}
+
+/// The JSON body to POST.
+pub fn body(spec: &BodySpec, messages: &[Message]) -> Vec<u8> {
+    let value = match &spec.template {
+        Some(template) => fill_template(template, messages),
+        None => {
+            let mut body = spec.custom_fields.clone();
+            body.shift_remove("messages");
+            let list = messages
+                .iter()
+                .map(|m| {
+                    let mut entry = Map::with_capacity(2);
+                    entry.insert(spec.role_key.clone(), Value::from(m.role.as_str()));
+                    entry.insert(spec.content_key.clone(), Value::from(m.content.as_str()));
+                    Value::Object(entry)
+                })
+                .collect();
+            body.insert("messages".to_owned(), Value::Array(list));
+            body
+        }
+    };
+    serde_json::to_vec(&value).expect("a JSON map always serialises")
+}
+
+/// The template with `"$content"` (top level or one level deep) replaced by
+/// the last message's text.
+fn fill_template(template: &Map<String, Value>, messages: &[Message]) -> Map<String, Value> {
+    let last = messages.last().map(|m| m.content.as_str()).unwrap_or_default();
+    let fill = |v: &mut Value| {
+        if v.as_str() == Some(CONTENT_PLACEHOLDER) {
+            *v = Value::from(last);
+        }
+    };
+    let mut body = template.clone();
+    for value in body.values_mut() {
+        fill(value);
+        match value {
+            Value::Object(inner) => inner.values_mut().for_each(fill),
+            Value::Array(items) => items.iter_mut().for_each(fill),
+            _ => {}
+        }
+    }
+    body
+}
+
+/// The request headers.
+pub fn headers(settings: &Settings) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(
+        USER_AGENT,
+        HeaderValue::from_static(concat!("llm-sidecar/", env!("CARGO_PKG_VERSION"))),
+    );
+    if let Some(token) = &settings.token {
+        // A token that cannot be a header value was refused by settings.
+        if let Ok(mut value) = HeaderValue::from_str(&format!("Bearer {}", token.trim())) {
+            value.set_sensitive(true);
+            headers.insert(AUTHORIZATION, value);
+        }
+    }
+    for (name, value) in &settings.custom_headers {
+        headers.insert(name.clone(), value.clone());
+    }
+    headers
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn settings(v: Value) -> Settings {
+        Settings::from_json(&v).unwrap()
+    }
+
+    fn msgs() -> Vec<Message> {
+        vec![
+            Message { role: Role::System, content: "be brief".into() },
+            Message { role: Role::User, content: "hi".into() },
+        ]
+    }
+
+    #[test]
+    fn body_with_custom_fields_and_renamed_keys() {
+        let s = settings(json!({"customEngineServer": "http://h/", "customEngineRequestFormat": {
+            "customFields": {"messages": "nope", "model": "m", "stream": 1, "stop": ["a"], "opts": {"x": true}},
+            "messageKeys": {"role": "speaker", "content": "message"}}}));
+        let text = String::from_utf8(body(&s.body, &msgs())).unwrap();
+        assert_eq!(
+            text,
+            r#"{"model":"m","stream":1,"stop":["a"],"opts":{"x":true},"messages":[{"speaker":"system","message":"be brief"},{"speaker":"user","message":"hi"}]}"#
+        );
+    }
+
+    #[test]
+    fn template_replaces_body() {
+        let s = settings(json!({"customEngineServer": "http://h/", "customEngineRequestFormat":
+            "{\"fields\": {\"inputs\": {\"feature\": \"$content\"}, \"query\": \"$content\", \"user\": \"u\"}}"}));
+        let v: Value = serde_json::from_slice(&body(&s.body, &msgs())).unwrap();
+        assert_eq!(v, json!({"inputs": {"feature": "hi"}, "query": "hi", "user": "u"}));
+    }
+
+    #[test]
+    fn headers_token_and_overrides() {
+        let s = settings(json!({"customEngineServer": "http://h/", "customEngineToken": "tok-123456"}));
+        let h = headers(&s);
+        assert_eq!(h[AUTHORIZATION], "Bearer tok-123456");
+        assert_eq!(h[CONTENT_TYPE], "application/json");
+        let s = settings(json!({"customEngineServer": "http://h/", "customEngineToken": "",
+            "customEngineRequestFormat": {"customHeaders": {"authorization": "Basic x", "X-A": "1"}}}));
+        let h = headers(&s);
+        assert_eq!(h.get_all(AUTHORIZATION).iter().count(), 1);
+        assert_eq!(h[AUTHORIZATION], "Basic x");
+        assert_eq!(h["x-a"], "1");
+        let s = settings(json!({"customEngineServer": "http://h/"}));
+        assert!(headers(&s).get(AUTHORIZATION).is_none());
+    }
+}

@@ -1,0 +1,104 @@
+//! Keeping the user's secrets out of logs and error data.
+//!
+//! [`Secrets`] holds the values configured for one completion (the token,
+//! secret-looking header values, key-like URL query values). Text that leaves
+//! the process and may echo them (error bodies, provider messages, samples)
+//! goes through [`Secrets::scrub`]; a value that must be shown is [`mask`]ed.
+
+use std::fmt;
+
+/// The secret values of one settings object.
+#[derive(Clone, Default)]
+pub struct Secrets {
+    values: Vec<String>,
+}
+
+/// Shortest value treated as a secret: scrubbing shorter strings would mangle
+/// ordinary text.
+const MIN_SECRET_LEN: usize = 4;
+
+impl Secrets {
+    /// Adds a value to scrub.
+    pub fn add(&mut self, value: &str) {
+        let value = value.trim();
+        if value.len() >= MIN_SECRET_LEN && !self.values.iter().any(|v| v == value) {
+            self.values.push(value.to_owned());
+            // Longest first, so a secret containing another is replaced whole.
+            self.values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        }
+    }
+
+    /// True when no value is held.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// `text` with every secret replaced by its masked form.
+    pub fn scrub(&self, text: &str) -> String {
+        let mut out = text.to_owned();
+        for value in &self.values {
+            if out.contains(value.as_str()) {
+                out = out.replace(value.as_str(), &mask(value));
+            }
+        }
+        out
+    }
+}
+
+impl fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Secrets({} values)", self.values.len())
+    }
+}
+
+/// A secret shown safely: `sk-…abcd` (a short prefix and the last four
+/// characters) for long values, `…` alone for short ones.
+pub fn mask(value: &str) -> String {
+    let chars: Vec<char> = value.chars().collect();
+    if chars.len() < 12 {
+        return "…".to_owned();
+    }
+    let prefix: String = chars.iter().take(3).collect();
+    let suffix: String = chars[chars.len() - 4..].iter().collect();
+    format!("{prefix}…{suffix}")
+}
+
+/// True for a header or parameter name that usually carries a credential.
+pub fn is_secret_name(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    ["key", "token", "secret", "auth", "password", "signature", "credential"]
+        .iter()
+        .any(|word| name.contains(word))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks() {
+        assert_eq!(mask("sk-abcdefghijklmnop"), "sk-…mnop");
+        assert_eq!(mask("short"), "…");
+    }
+
+    #[test]
+    fn scrubs_every_occurrence_longest_first() {
+        let mut s = Secrets::default();
+        s.add("sk-1234567890abcdef");
+        s.add("1234");
+        s.add("ab");
+        let out = s.scrub("Incorrect API key provided: sk-1234567890abcdef. Again sk-1234567890abcdef");
+        assert!(!out.contains("sk-1234567890abcdef"));
+        assert!(out.contains("sk-…cdef"));
+        assert_eq!(s.scrub("ab"), "ab");
+        assert!(format!("{s:?}").contains("values"));
+    }
+
+    #[test]
+    fn secret_names() {
+        for n in ["Authorization", "x-api-key", "api-key", "X-Token", "client_secret", "key"] {
+            assert!(is_secret_name(n), "{n}");
+        }
+        assert!(!is_secret_name("Content-Type"));
+    }
+}

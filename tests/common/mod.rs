@@ -1,0 +1,77 @@
+//! Shared harness for the `llm-sidecar` integration tests.
+//!
+//! - [`Sidecar`]: the real binary, driven over LSP-framed JSON-RPC on stdin/stdout.
+//! - [`MockLlm`]: a scripted HTTP/1.1 LLM server on 127.0.0.1.
+//! - [`Settings`] / [`Complete`]: `llm/complete` params; body helpers such as [`openai_sse`].
+//! - [`fixtures`]: the recorded provider responses in `tests/fixtures`.
+//!
+//! Tests wait on events (messages, requests, closed connections), never on sleeps. [`WAIT`] is only
+//! a guard against a hung test.
+
+// Each test file uses a different part of the harness.
+#![allow(dead_code, unused_imports)]
+
+pub mod fixtures;
+pub mod mock_llm;
+pub mod settings;
+pub mod sidecar;
+
+use std::time::Duration;
+
+pub use mock_llm::{Before, Ending, Framing, Gate, MockLlm, MockResponse, RecordedRequest};
+use serde_json::{Value, json};
+pub use settings::{
+    Complete, DELTA_PATH, MESSAGE_PATH, Settings, openai_delta, openai_message, openai_sse,
+    sse_event, user,
+};
+pub use sidecar::{Chunk, Reply, Sidecar, chunks_of, joined};
+
+/// Upper bound for any single wait. Only reached when a test is about to fail.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// Error codes of the protocol.
+pub const PARSE_ERROR: i64 = -32700;
+pub const INVALID_REQUEST: i64 = -32600;
+pub const METHOD_NOT_FOUND: i64 = -32601;
+pub const INVALID_PARAMS: i64 = -32602;
+pub const CANCELLED: i64 = -32800;
+pub const REQUEST_FAILED: i64 = -32803;
+
+/// Asserts the server still answers: an unknown method must get `-32601`.
+pub fn assert_still_serving(sidecar: &mut Sidecar) {
+    let id = sidecar.request("test/ping", json!({}));
+    sidecar.wait_response(&id, WAIT).expect_code(METHOD_NOT_FOUND);
+}
+
+/// Runs one `llm/complete` with `streamId` "s" and returns the reply after checking the stream
+/// invariants (see [`Reply::checked_chunks`]) and that the content chunks add up to `result.text`.
+pub fn complete_streamed(sidecar: &mut Sidecar, settings: Settings) -> Reply {
+    let reply = sidecar.complete(settings.params().stream_id("s").build());
+    let chunks = reply.checked_chunks(&json!("s"));
+    if let Some(result) = reply.response.get("result") {
+        assert_eq!(
+            json!(joined(&chunks, "content")),
+            result["text"],
+            "content chunks must add up to result.text"
+        );
+    }
+    reply
+}
+
+/// The text of a successful completion served by a mock that always sends `response`.
+pub fn text_of(response: MockResponse, settings: impl FnOnce(String) -> Settings) -> String {
+    let mock = MockLlm::always(response);
+    let mut sidecar = Sidecar::spawn();
+    let reply = complete_streamed(&mut sidecar, settings(mock.url("/v1/chat/completions")));
+    reply.result()["text"]
+        .as_str()
+        .expect("result.text is a string")
+        .to_owned()
+}
+
+/// `data.partialText` of a `-32803`/`-32800` error.
+pub fn partial_text(data: &Value) -> &str {
+    data["partialText"]
+        .as_str()
+        .unwrap_or_else(|| panic!("data.partialText must be a string: {data}"))
+}
