@@ -1,5 +1,7 @@
-//! `llm-sidecar complete`: one completion from the command line, through the
-//! same engine the RPC server uses, printing text as it streams.
+//! The command-line front ends over the same engine the RPC server uses:
+//! `complete` (one completion, printed as it streams) and `check` (settings
+//! validation and, with `--connect`, a test connection, in words a person
+//! reads).
 
 use std::io::Write;
 use std::path::Path;
@@ -7,7 +9,8 @@ use std::path::Path;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use crate::engine::{ChunkKind, ChunkSink, Engine};
+use crate::engine::{ChunkKind, ChunkSink, Engine, FailureKind};
+use crate::probe;
 use crate::request::{Message, Role};
 use crate::settings::{Settings, TOKEN};
 
@@ -47,24 +50,149 @@ impl ChunkSink for TerminalSink {
 /// Reads a settings file; a token given on the command line or in
 /// `LLM_SIDECAR_TOKEN` fills in where the file has none.
 pub fn load_settings(path: &Path, token: Option<&str>) -> Result<Settings, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let mut value: Value =
-        serde_json::from_str(&text).map_err(|e| format!("{} is not valid JSON: {e}", path.display()))?;
-    let Some(map) = value.as_object_mut() else {
-        return Err(format!("{} must hold a JSON object of settings", path.display()));
-    };
-    let file_token_empty = map.get(TOKEN).and_then(Value::as_str).is_none_or(|t| t.trim().is_empty());
-    if let (true, Some(token)) = (file_token_empty, token.filter(|t| !t.is_empty())) {
-        map.insert(TOKEN.to_owned(), Value::from(token));
-    }
+    let value = read_settings_file(path, token)?;
     Settings::from_json(&value).map_err(|problems| {
-        let lines: Vec<String> = problems.iter().map(|p| format!("  {}: {}", p.field, p.message)).collect();
-        format!("the settings in {} have problems:\n{}", path.display(), lines.join("\n"))
+        let lines: Vec<String> = problems
+            .iter()
+            .map(|p| format!("  {}: {}", p.field, p.message))
+            .collect();
+        format!(
+            "the settings in {} have problems:\n{}",
+            path.display(),
+            lines.join("\n")
+        )
     })
 }
 
+fn read_settings_file(path: &Path, token: Option<&str>) -> Result<Value, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mut value: Value = serde_json::from_str(&text)
+        .map_err(|e| format!("{} is not valid JSON: {e}", path.display()))?;
+    let Some(map) = value.as_object_mut() else {
+        return Err(format!(
+            "{} must hold a JSON object of settings",
+            path.display()
+        ));
+    };
+    let file_token_empty = map
+        .get(TOKEN)
+        .and_then(Value::as_str)
+        .is_none_or(|t| t.trim().is_empty());
+    let has_entry_token = map
+        .get("auth")
+        .and_then(|a| a.get("token"))
+        .and_then(Value::as_str)
+        .is_some_and(|t| !t.trim().is_empty());
+    if let (true, false, Some(token)) = (
+        file_token_empty,
+        has_entry_token,
+        token.filter(|t| !t.is_empty()),
+    ) {
+        map.insert(TOKEN.to_owned(), Value::from(token));
+    }
+    Ok(value)
+}
+
+/// Runs `check`: validation, and with `connect` a test completion.
+pub async fn check(settings_path: &Path, token: Option<&str>, connect: bool) -> u8 {
+    let settings = match load_settings(settings_path, token) {
+        Ok(settings) => settings,
+        Err(message) => {
+            println!("✗ {message}");
+            return exit::BAD_SETTINGS;
+        }
+    };
+    println!("✓ the settings in {} are valid", settings_path.display());
+    println!("  server:        {}", settings.display_url());
+    println!(
+        "  token:         {}",
+        match &settings.token {
+            Some(t) => format!(
+                "{} in {}",
+                crate::secrets::mask(t),
+                settings
+                    .token_header
+                    .as_ref()
+                    .map_or("Authorization: Bearer", |h| h.as_str())
+            ),
+            None => "none".to_owned(),
+        }
+    );
+    println!(
+        "  response type: {}",
+        settings.response_type.as_str().to_uppercase()
+    );
+    println!(
+        "  text path:     {}",
+        settings.content_path.as_ref().map_or("(default) $.choices[0].delta.content for streams, $.choices[0].message.content for JSON".to_owned(), |p| p.normalized.clone())
+    );
+    if let Some(p) = &settings.reasoning_path {
+        println!("  reasoning:     {}", p.normalized);
+    }
+    if !connect {
+        return exit::OK;
+    }
+    println!(
+        "\n… sending a test completion (the same path as chat) to {}",
+        settings.display_url()
+    );
+    let engine = Engine::new();
+    let (report, failure) = probe::run(
+        &engine,
+        &settings,
+        &probe::test_messages(),
+        &CancellationToken::new(),
+    )
+    .await;
+    if let Some(status) = report.status {
+        println!(
+            "  HTTP status:   {status} ({})",
+            report.content_type.as_deref().unwrap_or("no Content-Type")
+        );
+    }
+    match failure {
+        None => {
+            println!(
+                "✓ the server answered and the text path matched: {:?}",
+                report.sample_text
+            );
+            println!(
+                "  read as {}, first byte after {} ms, done after {} ms",
+                report
+                    .detected_response_type
+                    .map_or("?", |t| t.as_str())
+                    .to_uppercase(),
+                report.first_byte_ms.unwrap_or(0),
+                report.total_ms.unwrap_or(0)
+            );
+            exit::OK
+        }
+        Some(failure) => {
+            println!("✗ {}", failure.message());
+            if let FailureKind::NoMatch { sample, .. } = &failure.kind
+                && let Some(first) = sample.first()
+            {
+                println!("  the first event was: {first}");
+            }
+            if !report.suggestions.is_empty() {
+                println!("  paths that would have produced text:");
+                for s in &report.suggestions {
+                    println!("    {}  →  {:?}", s.path, s.sample_text);
+                }
+            }
+            exit::FAILED
+        }
+    }
+}
+
 /// Runs `complete`; returns the process exit code.
-pub async fn complete(settings_path: &Path, token: Option<&str>, system: Option<&str>, prompt: &str) -> u8 {
+pub async fn complete(
+    settings_path: &Path,
+    token: Option<&str>,
+    system: Option<&str>,
+    prompt: &str,
+) -> u8 {
     let settings = match load_settings(settings_path, token) {
         Ok(settings) => settings,
         Err(message) => {
@@ -91,8 +219,13 @@ pub async fn complete(settings_path: &Path, token: Option<&str>, system: Option<
         }
     });
     let engine = Engine::new();
-    let mut sink = TerminalSink { in_reasoning: false };
-    match engine.complete(&settings, &messages, &mut sink, &cancel).await {
+    let mut sink = TerminalSink {
+        in_reasoning: false,
+    };
+    match engine
+        .complete(&settings, &messages, &mut sink, &cancel)
+        .await
+    {
         Ok(done) => {
             println!();
             let reason = done.finish_reason.as_deref().unwrap_or("end of stream");

@@ -35,7 +35,10 @@ struct Key {
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error("cannot read caCertificates file {path}: {source}")]
-    CaFile { path: String, source: std::io::Error },
+    CaFile {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("caCertificates file {path} holds no usable PEM certificate: {detail}")]
     CaPem { path: String, detail: String },
     #[error("invalid proxy: {0}")]
@@ -49,7 +52,11 @@ const MAX_REDIRECTS: usize = 10;
 
 impl Clients {
     /// The client for this configuration, built on first use.
-    pub fn get(&self, network: &NetworkConfig, connect_timeout: Duration) -> Result<Client, ClientError> {
+    pub fn get(
+        &self,
+        network: &NetworkConfig,
+        connect_timeout: Duration,
+    ) -> Result<Client, ClientError> {
         let key = Key {
             network: network.clone(),
             connect_timeout,
@@ -79,7 +86,8 @@ fn build(network: &NetworkConfig, connect_timeout: Duration) -> Result<Client, C
         .tcp_nodelay(true)
         .pool_idle_timeout(Duration::from_secs(90));
     if let Some(proxy) = &network.proxy {
-        let proxy = reqwest::Proxy::all(proxy.as_str()).map_err(|e| ClientError::Proxy(e.to_string()))?;
+        let proxy =
+            reqwest::Proxy::all(proxy.as_str()).map_err(|e| ClientError::Proxy(e.to_string()))?;
         builder = builder.proxy(proxy);
     }
     if let Some(path) = &network.ca_certificates {
@@ -88,10 +96,11 @@ fn build(network: &NetworkConfig, connect_timeout: Duration) -> Result<Client, C
             path: shown.clone(),
             source,
         })?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| ClientError::CaPem {
-            path: shown.clone(),
-            detail: e.to_string(),
-        })?;
+        let certs =
+            reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| ClientError::CaPem {
+                path: shown.clone(),
+                detail: e.to_string(),
+            })?;
         if certs.is_empty() {
             return Err(ClientError::CaPem {
                 path: shown,
@@ -100,5 +109,7 @@ fn build(network: &NetworkConfig, connect_timeout: Duration) -> Result<Client, C
         }
         builder = builder.tls_certs_merge(certs);
     }
-    builder.build().map_err(|e| ClientError::Build(e.to_string()))
+    builder
+        .build()
+        .map_err(|e| ClientError::Build(e.to_string()))
 }

@@ -45,7 +45,9 @@ pub async fn run() -> u8 {
 }
 
 async fn demo() -> Result<(), String> {
-    let listener = TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
     let url = format!(
         "http://{}/v1/chat/completions",
         listener.local_addr().map_err(|e| e.to_string())?
@@ -65,13 +67,20 @@ async fn demo() -> Result<(), String> {
     let stdin = child.stdin.take().ok_or("no stdin")?;
     let stdout = child.stdout.take().ok_or("no stdout")?;
     let mut ide = Ide::new(stdin, stdout);
-    println!("sidecar started (pid {}), speaking JSON-RPC over its stdin/stdout\n", child.id().unwrap_or(0));
+    println!(
+        "sidecar started (pid {}), speaking JSON-RPC over its stdin/stdout\n",
+        child.id().unwrap_or(0)
+    );
 
-    let init = ide.call("initialize", json!({"processId": null, "capabilities": {}})).await?;
+    let init = ide
+        .call("initialize", json!({"processId": null, "capabilities": {}}))
+        .await?;
     println!(
         "→ initialize: {} {}",
         init["result"]["serverInfo"]["name"].as_str().unwrap_or("?"),
-        init["result"]["serverInfo"]["version"].as_str().unwrap_or("?")
+        init["result"]["serverInfo"]["version"]
+            .as_str()
+            .unwrap_or("?")
     );
     ide.notify("initialized", json!({})).await?;
 
@@ -82,7 +91,10 @@ async fn demo() -> Result<(), String> {
         "customEngineRequestFormat": "{\"customFields\": {\"model\": \"demo-model\", \"stream\": true}}",
         "customEngineResponseFormat": "$.choices[0].delta.content",
     });
-    println!("→ llm/complete (streamId \"demo\") with the AutoDev dialog settings:\n{}\n", pretty(&settings));
+    println!(
+        "→ llm/complete (streamId \"demo\") with the AutoDev dialog settings:\n{}\n",
+        pretty(&settings)
+    );
     let started = Instant::now();
     let mut first_chunk = None;
     let params = json!({
@@ -114,7 +126,9 @@ async fn demo() -> Result<(), String> {
 
     let mut wrong = params_settings(&reply, &url);
     wrong["customEngineResponseFormat"] = json!("$.choices[0].message.delta.content");
-    println!("\n→ llm/complete with the JsonPath from AutoDev's own docs, which is wrong for streams:");
+    println!(
+        "\n→ llm/complete with the JsonPath from AutoDev's own docs, which is wrong for streams:"
+    );
     let reply = ide
         .call(
             "llm/complete",
@@ -168,11 +182,15 @@ impl Ide {
 
     async fn write(&mut self, message: Value) -> Result<(), String> {
         let bytes = Bytes::from(serde_json::to_vec(&message).map_err(|e| e.to_string())?);
-        self.writer.send(bytes).await.map_err(|e| format!("cannot write to the sidecar: {e}"))
+        self.writer
+            .send(bytes)
+            .await
+            .map_err(|e| format!("cannot write to the sidecar: {e}"))
     }
 
     async fn notify(&mut self, method: &str, params: Value) -> Result<(), String> {
-        self.write(json!({"jsonrpc": "2.0", "method": method, "params": params})).await
+        self.write(json!({"jsonrpc": "2.0", "method": method, "params": params}))
+            .await
     }
 
     async fn call(&mut self, method: &str, params: Value) -> Result<Value, String> {
@@ -224,7 +242,12 @@ async fn serve_model(listener: TcpListener) {
 }
 
 async fn answer(request: Request<Incoming>) -> Result<Response<Body>, Infallible> {
-    let body = request.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let body = request
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     if parsed["messages"].as_array().is_none_or(|m| m.is_empty()) {
         let error = json!({"error": {"message": "`messages` is required", "type": "invalid_request_error"}});

@@ -25,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::client::Clients;
 use crate::decode::{BodyDecoder, DecodeError, Event, ResponseType};
+use crate::extract::suggest::Suggestion;
 use crate::extract::{Extractor, Outcome, Verdict, provider_message, truncate_chars};
 use crate::request::{self, Message};
 use crate::settings::{Problem, Settings};
@@ -64,7 +65,19 @@ pub struct Completion {
     pub chunks: u64,
     /// The format actually read.
     pub response_type: ResponseType,
+    /// The HTTP status and Content-Type of the response.
+    #[serde(flatten)]
+    pub http: HttpInfo,
     pub timings: Timings,
+}
+
+/// What the server's response said about itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HttpInfo {
+    pub status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
 }
 
 /// Where the time went, in milliseconds since the request started.
@@ -88,11 +101,17 @@ pub struct Failure {
     /// Text sent to the sink before the failure.
     pub partial_text: String,
     pub attempts: u32,
+    /// The response's status and type, when a response arrived.
+    pub http: Option<HttpInfo>,
 }
 
 /// The failure kinds of the protocol (`data.kind`), with their fields.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case", rename_all_fields = "camelCase")]
+#[serde(
+    tag = "kind",
+    rename_all = "snake_case",
+    rename_all_fields = "camelCase"
+)]
 pub enum FailureKind {
     Connect {
         url: String,
@@ -122,6 +141,8 @@ pub enum FailureKind {
         path: String,
         events: usize,
         sample: Vec<String>,
+        /// Paths that would have produced text, closest first.
+        suggestions: Vec<Suggestion>,
     },
     Decode {
         sample: String,
@@ -167,6 +188,7 @@ impl Failure {
             kind,
             partial_text: String::new(),
             attempts: 1,
+            http: None,
         }
     }
 
@@ -189,7 +211,9 @@ impl Failure {
     /// A sentence for a person, quoting the server's own words where there are some.
     pub fn message(&self) -> String {
         match &self.kind {
-            FailureKind::Connect { url, detail } => format!("cannot connect to the LLM server at {url}: {detail}"),
+            FailureKind::Connect { url, detail } => {
+                format!("cannot connect to the LLM server at {url}: {detail}")
+            }
             FailureKind::Timeout { phase, limit_ms } => {
                 let what = match phase {
                     TimeoutPhase::Connect => "connecting to the LLM server",
@@ -213,20 +237,30 @@ impl Failure {
                     (_, Some(location)) => format!(
                         "LLM server answered HTTP {status} {reason}, redirecting to {location}; a POST is not re-sent there because the prompt would be lost: configure that URL instead"
                     ),
-                    (Some(message), None) => format!("LLM server answered HTTP {status}: {message}"),
+                    (Some(message), None) => {
+                        format!("LLM server answered HTTP {status}: {message}")
+                    }
                     (None, None) => format!("LLM server answered HTTP {status} {reason}"),
                 }
             }
-            FailureKind::StreamError { provider_message, .. } => {
+            FailureKind::StreamError {
+                provider_message, ..
+            } => {
                 format!("LLM server reported an error in the stream: {provider_message}")
             }
             FailureKind::NoMatch { path, events, .. } => format!(
                 "the response format (JsonPath) `{path}` matched nothing in any of the {events} events the server sent; see data.sample for what they look like"
             ),
-            FailureKind::Decode { detail, .. } => format!("cannot read the LLM server's response: {detail}"),
-            FailureKind::Interrupted { detail } => format!("the connection to the LLM server was lost mid-response: {detail}"),
+            FailureKind::Decode { detail, .. } => {
+                format!("cannot read the LLM server's response: {detail}")
+            }
+            FailureKind::Interrupted { detail } => {
+                format!("the connection to the LLM server was lost mid-response: {detail}")
+            }
             FailureKind::TooLarge { limit, what } => match *what {
-                "event" => format!("one event of the response is larger than maxEventBytes ({limit} bytes)"),
+                "event" => format!(
+                    "one event of the response is larger than maxEventBytes ({limit} bytes)"
+                ),
                 _ => format!("the response is larger than maxResponseBytes ({limit} bytes)"),
             },
             FailureKind::Cancelled => "the request was cancelled".to_owned(),
@@ -281,7 +315,6 @@ impl<S: ChunkSink> Output<'_, S> {
 }
 
 impl<S> Output<'_, S> {
-
     fn sent_anything(&self) -> bool {
         self.chunks > 0
     }
@@ -291,6 +324,7 @@ impl<S> Output<'_, S> {
             kind,
             partial_text: self.text.clone(),
             attempts: 1,
+            http: None,
         }
     }
 }
@@ -310,7 +344,10 @@ impl Engine {
         cancel: &CancellationToken,
     ) -> Result<Completion, Failure> {
         let started = Instant::now();
-        let deadline = settings.timeouts.total.map(|t| tokio::time::Instant::from_std(started + t));
+        let deadline = settings
+            .timeouts
+            .total
+            .map(|t| tokio::time::Instant::from_std(started + t));
         let mut out = Output {
             sink,
             text: String::new(),
@@ -324,7 +361,11 @@ impl Engine {
             .map_err(|e| {
                 Failure::new(FailureKind::InvalidSettings {
                     problems: vec![Problem::new(
-                        if settings.network.ca_certificates.is_some() { "caCertificates" } else { "proxy" },
+                        if settings.network.ca_certificates.is_some() {
+                            "caCertificates"
+                        } else {
+                            "proxy"
+                        },
                         e.to_string(),
                     )],
                 })
@@ -336,10 +377,16 @@ impl Engine {
         let mut attempts = 0;
         let (response, first_byte) = loop {
             attempts += 1;
-            let attempt = self.send(&client, settings, &body, &headers, cancel, deadline).await;
+            let attempt = self
+                .send(&client, settings, &body, &headers, cancel, deadline)
+                .await;
             match attempt {
                 Ok(response) => break (response, started.elapsed()),
-                Err(error) if error.retryable && attempts <= settings.retry.max_retries && !out.sent_anything() => {
+                Err(error)
+                    if error.retryable
+                        && attempts <= settings.retry.max_retries
+                        && !out.sent_anything() =>
+                {
                     let wait = backoff(settings, attempts, error.retry_after);
                     tracing::warn!(
                         attempt = attempts,
@@ -359,8 +406,21 @@ impl Engine {
             }
         };
 
-        let result = self.read(response, settings, &mut out, cancel, deadline).await;
-        let result = result.map_err(|f| with_attempts(f, attempts))?;
+        let http = HttpInfo {
+            status: response.status().as_u16(),
+            content_type: response
+                .headers()
+                .get(CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+        };
+        let result = self
+            .read(response, settings, &mut out, cancel, deadline)
+            .await;
+        let result = result.map_err(|mut f| {
+            f.http = Some(http.clone());
+            with_attempts(f, attempts)
+        })?;
         let (response_type, finish_reason, usage) = result;
         let ms = |d: Duration| d.as_millis() as u64;
         Ok(Completion {
@@ -370,6 +430,7 @@ impl Engine {
             usage,
             chunks: out.chunks,
             response_type,
+            http,
             timings: Timings {
                 first_byte_ms: ms(first_byte),
                 first_chunk_ms: out.first_chunk.map(|t| ms(t - started)),
@@ -419,10 +480,20 @@ impl Engine {
     }
 
     /// Turns a non-success response into its failure, reading a bounded part of the body.
-    async fn status_error(&self, mut response: Response, settings: &Settings, cancel: &CancellationToken) -> AttemptError {
+    async fn status_error(
+        &self,
+        mut response: Response,
+        settings: &Settings,
+        cancel: &CancellationToken,
+    ) -> AttemptError {
         let status = response.status();
         let headers = response.headers().clone();
-        let header = |name| headers.get(name).and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok()).map(str::to_owned);
+        let header = |name| {
+            headers
+                .get(name)
+                .and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok())
+                .map(str::to_owned)
+        };
         let mut raw = Vec::new();
         let read = async {
             while raw.len() < ERROR_BODY_READ_BYTES {
@@ -445,16 +516,25 @@ impl Engine {
         let retry_after = header(RETRY_AFTER);
         let retryable = matches!(status.as_u16(), 429 | 500 | 502 | 503 | 504);
         let location = status.is_redirection().then(|| header(LOCATION)).flatten();
+        let http = HttpInfo {
+            status: status.as_u16(),
+            content_type: header(CONTENT_TYPE),
+        };
         AttemptError {
             retry_after: retry_after.as_deref().and_then(parse_retry_after),
-            failure: Failure::new(FailureKind::HttpStatus {
-                status: status.as_u16(),
-                body: settings.secrets.scrub(&truncate_bytes(&text, ERROR_BODY_BYTES)),
-                provider_message: message,
-                content_type: header(CONTENT_TYPE),
-                retry_after,
-                location: location.map(|l| settings.secrets.scrub(&l)),
-            }),
+            failure: Failure {
+                http: Some(http),
+                ..Failure::new(FailureKind::HttpStatus {
+                    status: status.as_u16(),
+                    body: settings
+                        .secrets
+                        .scrub(&truncate_bytes(&text, ERROR_BODY_BYTES)),
+                    provider_message: message,
+                    content_type: header(CONTENT_TYPE),
+                    retry_after,
+                    location: location.map(|l| settings.secrets.scrub(&l)),
+                })
+            },
             retryable,
         }
     }
@@ -473,7 +553,8 @@ impl Engine {
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let (response_type, overridden) = ResponseType::choose(settings.response_type, content_type.as_deref());
+        let (response_type, overridden) =
+            ResponseType::choose(settings.response_type, content_type.as_deref());
         if overridden {
             tracing::warn!(
                 configured = settings.response_type.as_str(),
@@ -483,7 +564,11 @@ impl Engine {
             );
         }
         let limits = settings.limits;
-        let mut decoder = BodyDecoder::new(response_type, limits.max_event_bytes, limits.max_response_bytes);
+        let mut decoder = BodyDecoder::new(
+            response_type,
+            limits.max_event_bytes,
+            limits.max_response_bytes,
+        );
         let mut extractor: Option<Extractor> = None;
         let mut events: Vec<Event> = Vec::new();
         let idle = settings.timeouts.idle;
@@ -531,23 +616,36 @@ impl Engine {
                         if !finished {
                             drain_in_background(response);
                         }
+                        let held = extractor.flush();
+                        out.emit(ChunkKind::Reasoning, &held.reasoning).await;
+                        out.emit(ChunkKind::Content, &held.content).await;
                         return finish(extractor, &decoder, settings, out);
                     }
-                    Outcome::Error { provider_message, event } => {
+                    Outcome::Error {
+                        provider_message,
+                        event,
+                    } => {
                         return Err(out.fail(FailureKind::StreamError {
                             provider_message: settings.secrets.scrub(&provider_message),
-                            event: settings.secrets.scrub(&truncate_bytes(&event, ERROR_BODY_BYTES)),
+                            event: settings
+                                .secrets
+                                .scrub(&truncate_bytes(&event, ERROR_BODY_BYTES)),
                         }));
                     }
                 }
             }
         }
         let extractor = extractor.as_mut().expect("the loop ran at least once");
+        let held = extractor.flush();
+        out.emit(ChunkKind::Reasoning, &held.reasoning).await;
+        out.emit(ChunkKind::Content, &held.content).await;
         finish(extractor, &decoder, settings, out)
     }
 }
 
 /// The end of a body: the answer, or why there is none.
+// A failure is built once per completion, at its end: its size does not matter.
+#[allow(clippy::result_large_err)]
 fn finish<S>(
     extractor: &mut Extractor,
     decoder: &BodyDecoder,
@@ -556,17 +654,29 @@ fn finish<S>(
 ) -> Result<(ResponseType, Option<String>, Option<Value>), Failure> {
     let response_type = decoder.response_type();
     if out.text.is_empty() {
-        let scrub_all = |sample: &[String]| sample.iter().map(|s| settings.secrets.scrub(s)).collect();
-        let head = || settings.secrets.scrub(&truncate_chars(&String::from_utf8_lossy(decoder.head()), 600));
+        let scrub_all =
+            |sample: &[String]| sample.iter().map(|s| settings.secrets.scrub(s)).collect();
+        let head = || {
+            settings.secrets.scrub(&truncate_chars(
+                &String::from_utf8_lossy(decoder.head()),
+                600,
+            ))
+        };
         match extractor.verdict() {
             None => {}
             Some(Verdict::NoEvents) => {
                 let detail = if decoder.bytes_read() == 0 {
                     "the response body was empty".to_owned()
                 } else {
-                    format!("no {} events could be read from the body", response_type.as_str().to_uppercase())
+                    format!(
+                        "no {} events could be read from the body",
+                        response_type.as_str().to_uppercase()
+                    )
                 };
-                return Err(out.fail(FailureKind::Decode { sample: head(), detail }));
+                return Err(out.fail(FailureKind::Decode {
+                    sample: head(),
+                    detail,
+                }));
             }
             Some(Verdict::NotJson { events, .. }) => {
                 return Err(out.fail(FailureKind::Decode {
@@ -576,11 +686,24 @@ fn finish<S>(
                     ),
                 }));
             }
-            Some(Verdict::NoMatch { path, events, sample }) => {
+            Some(Verdict::NoMatch {
+                path,
+                events,
+                sample,
+                suggestions,
+            }) => {
+                let suggestions = suggestions
+                    .into_iter()
+                    .map(|s| Suggestion {
+                        sample_text: settings.secrets.scrub(&s.sample_text),
+                        ..s
+                    })
+                    .collect();
                 return Err(out.fail(FailureKind::NoMatch {
                     path,
                     events,
                     sample: scrub_all(&sample),
+                    suggestions,
                 }));
             }
         }
@@ -641,8 +764,14 @@ fn total_timeout_attempt(settings: &Settings) -> AttemptError {
 
 fn decode_failure(error: DecodeError) -> FailureKind {
     match error {
-        DecodeError::TooLarge { limit } => FailureKind::TooLarge { limit, what: "event" },
-        DecodeError::BodyTooLarge { limit } => FailureKind::TooLarge { limit, what: "body" },
+        DecodeError::TooLarge { limit } => FailureKind::TooLarge {
+            limit,
+            what: "event",
+        },
+        DecodeError::BodyTooLarge { limit } => FailureKind::TooLarge {
+            limit,
+            what: "body",
+        },
         DecodeError::Io(detail) => FailureKind::Interrupted { detail },
     }
 }
@@ -739,10 +868,14 @@ fn random_unit() -> f64 {
 fn parse_retry_after(value: &str) -> Option<Duration> {
     let value = value.trim();
     if let Ok(seconds) = value.parse::<f64>() {
-        return (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds.min(3600.0)));
+        return (seconds.is_finite() && seconds >= 0.0)
+            .then(|| Duration::from_secs_f64(seconds.min(3600.0)));
     }
     let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(std::time::SystemTime::now()).unwrap_or_default())
+    Some(
+        at.duration_since(std::time::SystemTime::now())
+            .unwrap_or_default(),
+    )
 }
 
 /// The first `max` bytes of `text`, cut at a character boundary.
@@ -767,21 +900,30 @@ mod tests {
         assert_eq!(parse_retry_after("0.5"), Some(Duration::from_millis(500)));
         let past = httpdate::fmt_http_date(std::time::SystemTime::now() - Duration::from_secs(5));
         assert_eq!(parse_retry_after(&past), Some(Duration::ZERO));
-        let future = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(30));
+        let future =
+            httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(30));
         let d = parse_retry_after(&future).unwrap();
-        assert!(d > Duration::from_secs(25) && d <= Duration::from_secs(30), "{d:?}");
+        assert!(
+            d > Duration::from_secs(25) && d <= Duration::from_secs(30),
+            "{d:?}"
+        );
         assert_eq!(parse_retry_after("soon"), None);
     }
 
     #[test]
     fn backoff_grows_with_jitter_and_honours_retry_after() {
-        let settings = Settings::from_json(&serde_json::json!({"customEngineServer": "http://h/"})).unwrap();
+        let settings =
+            Settings::from_json(&serde_json::json!({"customEngineServer": "http://h/"})).unwrap();
         for attempt in 1..5 {
             let d = backoff(&settings, attempt, None);
-            let exp = (Duration::from_millis(500) * (1 << (attempt - 1))).min(Duration::from_secs(8));
+            let exp =
+                (Duration::from_millis(500) * (1 << (attempt - 1))).min(Duration::from_secs(8));
             assert!(d >= exp / 2 && d <= exp, "{attempt}: {d:?}");
         }
-        assert_eq!(backoff(&settings, 1, Some(Duration::from_secs(600))), MAX_RETRY_AFTER);
+        assert_eq!(
+            backoff(&settings, 1, Some(Duration::from_secs(600))),
+            MAX_RETRY_AFTER
+        );
     }
 
     #[test]
@@ -791,7 +933,10 @@ mod tests {
             limit_ms: 5,
         });
         let v = serde_json::to_value(&f.kind).unwrap();
-        assert_eq!(v, serde_json::json!({"kind": "timeout", "phase": "firstByte", "limitMs": 5}));
+        assert_eq!(
+            v,
+            serde_json::json!({"kind": "timeout", "phase": "firstByte", "limitMs": 5})
+        );
         assert_eq!(f.kind_name(), "timeout");
     }
 

@@ -16,6 +16,8 @@ pub mod demo;
 pub mod engine;
 pub mod extract;
 pub mod logging;
+pub mod presets;
+pub mod probe;
 pub mod request;
 pub mod rpc;
 pub mod secrets;

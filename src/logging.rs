@@ -22,7 +22,8 @@ pub fn init() {
         Ok(filter) => (filter, None),
         Err(e) => (EnvFilter::new("info"), Some(e.to_string())),
     };
-    let library_cap = filter_fn(|meta| is_own_target(meta.target()) || *meta.level() <= Level::INFO);
+    let library_cap =
+        filter_fn(|meta| is_own_target(meta.target()) || *meta.level() <= Level::INFO);
     let _ = tracing_subscriber::registry()
         .with(filter)
         .with(library_cap)

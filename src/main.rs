@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use llm_sidecar::{cli, demo, logging, rpc};
+use llm_sidecar::{cli, demo, logging, rpc, settings};
 
 /// A stdio JSON-RPC sidecar that streams completions from any LLM server,
 /// configured like AutoDev's "Custom LLM Server" dialog.
@@ -38,6 +38,21 @@ enum Command {
         /// The user's prompt.
         prompt: String,
     },
+    /// Validate a settings file and explain every problem; with --connect,
+    /// also send a test completion through the same path as chat.
+    Check {
+        /// A JSON file with the settings object.
+        #[arg(long, value_name = "FILE")]
+        settings: PathBuf,
+        /// Also send a short test completion to the server.
+        #[arg(long)]
+        connect: bool,
+        /// The token, used when the settings file has none.
+        #[arg(long, env = "LLM_SIDECAR_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+    },
+    /// Print the JSON Schema of the settings object.
+    Schema,
     /// Start an embedded demo LLM server and stream a completion through a
     /// sidecar process, exactly as an IDE would.
     Demo,
@@ -46,7 +61,10 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("cannot start the async runtime: {e}");
@@ -66,7 +84,21 @@ fn main() -> ExitCode {
             system,
             token,
             prompt,
-        } => ExitCode::from(runtime.block_on(cli::complete(&settings, token.as_deref(), system.as_deref(), &prompt))),
+        } => ExitCode::from(runtime.block_on(cli::complete(
+            &settings,
+            token.as_deref(),
+            system.as_deref(),
+            &prompt,
+        ))),
+        Command::Check {
+            settings,
+            connect,
+            token,
+        } => ExitCode::from(runtime.block_on(cli::check(&settings, token.as_deref(), connect))),
+        Command::Schema => {
+            print!("{}", settings::schema::settings_schema());
+            ExitCode::SUCCESS
+        }
         Command::Demo => ExitCode::from(runtime.block_on(demo::run())),
     }
 }

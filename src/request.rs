@@ -5,9 +5,12 @@
 //! added at the top level and `messages` written last, so `customFields`
 //! cannot replace it; `messageKeys` renames the keys inside each message;
 //! AutoDev's `fields` template replaces the whole body instead.
+//! With `systemField` (Anthropic), system messages go into that top-level
+//! field instead of `messages`.
 //! Headers: `Content-Type: application/json`, `Authorization: Bearer` when a
-//! token is set, then `customHeaders`, each replacing a header of the same
-//! name (case-insensitively), `Authorization` included.
+//! token is set (or the bare token in `tokenHeader`), then `customHeaders`,
+//! each replacing a header of the same name (case-insensitively),
+//! `Authorization` included.
 
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, USER_AGENT};
 use serde::{Deserialize, Serialize};
@@ -51,8 +54,16 @@ pub fn body(spec: &BodySpec, messages: &[Message]) -> Vec<u8> {
         None => {
             let mut body = spec.custom_fields.clone();
             body.shift_remove("messages");
-            let list = messages
-                .iter()
+            let (system, chat): (Vec<&Message>, Vec<&Message>) = match &spec.system_field {
+                Some(_) => messages.iter().partition(|m| m.role == Role::System),
+                None => (Vec::new(), messages.iter().collect()),
+            };
+            if let (Some(field), false) = (&spec.system_field, system.is_empty()) {
+                let text: Vec<&str> = system.iter().map(|m| m.content.as_str()).collect();
+                body.insert(field.clone(), Value::from(text.join("\n\n")));
+            }
+            let list = chat
+                .into_iter()
                 .map(|m| {
                     let mut entry = Map::with_capacity(2);
                     entry.insert(spec.role_key.clone(), Value::from(m.role.as_str()));
@@ -70,7 +81,10 @@ pub fn body(spec: &BodySpec, messages: &[Message]) -> Vec<u8> {
 /// The template with `"$content"` (top level or one level deep) replaced by
 /// the last message's text.
 fn fill_template(template: &Map<String, Value>, messages: &[Message]) -> Map<String, Value> {
-    let last = messages.last().map(|m| m.content.as_str()).unwrap_or_default();
+    let last = messages
+        .last()
+        .map(|m| m.content.as_str())
+        .unwrap_or_default();
     let fill = |v: &mut Value| {
         if v.as_str() == Some(CONTENT_PLACEHOLDER) {
             *v = Value::from(last);
@@ -97,10 +111,14 @@ pub fn headers(settings: &Settings) -> HeaderMap {
         HeaderValue::from_static(concat!("llm-sidecar/", env!("CARGO_PKG_VERSION"))),
     );
     if let Some(token) = &settings.token {
+        let (name, value) = match &settings.token_header {
+            Some(name) => (name.clone(), token.trim().to_owned()),
+            None => (AUTHORIZATION, format!("Bearer {}", token.trim())),
+        };
         // A token that cannot be a header value was refused by settings.
-        if let Ok(mut value) = HeaderValue::from_str(&format!("Bearer {}", token.trim())) {
+        if let Ok(mut value) = HeaderValue::from_str(&value) {
             value.set_sensitive(true);
-            headers.insert(AUTHORIZATION, value);
+            headers.insert(name, value);
         }
     }
     for (name, value) in &settings.custom_headers {
@@ -120,16 +138,24 @@ mod tests {
 
     fn msgs() -> Vec<Message> {
         vec![
-            Message { role: Role::System, content: "be brief".into() },
-            Message { role: Role::User, content: "hi".into() },
+            Message {
+                role: Role::System,
+                content: "be brief".into(),
+            },
+            Message {
+                role: Role::User,
+                content: "hi".into(),
+            },
         ]
     }
 
     #[test]
     fn body_with_custom_fields_and_renamed_keys() {
-        let s = settings(json!({"customEngineServer": "http://h/", "customEngineRequestFormat": {
+        let s = settings(
+            json!({"customEngineServer": "http://h/", "customEngineRequestFormat": {
             "customFields": {"messages": "nope", "model": "m", "stream": 1, "stop": ["a"], "opts": {"x": true}},
-            "messageKeys": {"role": "speaker", "content": "message"}}}));
+            "messageKeys": {"role": "speaker", "content": "message"}}}),
+        );
         let text = String::from_utf8(body(&s.body, &msgs())).unwrap();
         assert_eq!(
             text,
@@ -139,20 +165,45 @@ mod tests {
 
     #[test]
     fn template_replaces_body() {
-        let s = settings(json!({"customEngineServer": "http://h/", "customEngineRequestFormat":
-            "{\"fields\": {\"inputs\": {\"feature\": \"$content\"}, \"query\": \"$content\", \"user\": \"u\"}}"}));
+        let s = settings(
+            json!({"customEngineServer": "http://h/", "customEngineRequestFormat":
+            "{\"fields\": {\"inputs\": {\"feature\": \"$content\"}, \"query\": \"$content\", \"user\": \"u\"}}"}),
+        );
         let v: Value = serde_json::from_slice(&body(&s.body, &msgs())).unwrap();
-        assert_eq!(v, json!({"inputs": {"feature": "hi"}, "query": "hi", "user": "u"}));
+        assert_eq!(
+            v,
+            json!({"inputs": {"feature": "hi"}, "query": "hi", "user": "u"})
+        );
+    }
+
+    #[test]
+    fn system_field_and_token_header() {
+        let s = settings(
+            json!({"customEngineServer": "http://h/", "customEngineToken": "key-123456",
+            "tokenHeader": "x-api-key", "systemField": "system",
+            "customEngineRequestFormat": {"customFields": {"max_tokens": 9}}}),
+        );
+        let v: Value = serde_json::from_slice(&body(&s.body, &msgs())).unwrap();
+        assert_eq!(
+            v,
+            json!({"max_tokens": 9, "system": "be brief", "messages": [{"role": "user", "content": "hi"}]})
+        );
+        let h = headers(&s);
+        assert_eq!(h["x-api-key"], "key-123456");
+        assert!(h.get(AUTHORIZATION).is_none());
     }
 
     #[test]
     fn headers_token_and_overrides() {
-        let s = settings(json!({"customEngineServer": "http://h/", "customEngineToken": "tok-123456"}));
+        let s =
+            settings(json!({"customEngineServer": "http://h/", "customEngineToken": "tok-123456"}));
         let h = headers(&s);
         assert_eq!(h[AUTHORIZATION], "Bearer tok-123456");
         assert_eq!(h[CONTENT_TYPE], "application/json");
-        let s = settings(json!({"customEngineServer": "http://h/", "customEngineToken": "",
-            "customEngineRequestFormat": {"customHeaders": {"authorization": "Basic x", "X-A": "1"}}}));
+        let s = settings(
+            json!({"customEngineServer": "http://h/", "customEngineToken": "",
+            "customEngineRequestFormat": {"customHeaders": {"authorization": "Basic x", "X-A": "1"}}}),
+        );
         let h = headers(&s);
         assert_eq!(h.get_all(AUTHORIZATION).iter().count(), 1);
         assert_eq!(h[AUTHORIZATION], "Basic x");

@@ -66,9 +66,17 @@ pub fn mask(value: &str) -> String {
 /// True for a header or parameter name that usually carries a credential.
 pub fn is_secret_name(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
-    ["key", "token", "secret", "auth", "password", "signature", "credential"]
-        .iter()
-        .any(|word| name.contains(word))
+    [
+        "key",
+        "token",
+        "secret",
+        "auth",
+        "password",
+        "signature",
+        "credential",
+    ]
+    .iter()
+    .any(|word| name.contains(word))
 }
 
 #[cfg(test)]
@@ -87,7 +95,8 @@ mod tests {
         s.add("sk-1234567890abcdef");
         s.add("1234");
         s.add("ab");
-        let out = s.scrub("Incorrect API key provided: sk-1234567890abcdef. Again sk-1234567890abcdef");
+        let out =
+            s.scrub("Incorrect API key provided: sk-1234567890abcdef. Again sk-1234567890abcdef");
         assert!(!out.contains("sk-1234567890abcdef"));
         assert!(out.contains("sk-…cdef"));
         assert_eq!(s.scrub("ab"), "ab");
@@ -96,7 +105,14 @@ mod tests {
 
     #[test]
     fn secret_names() {
-        for n in ["Authorization", "x-api-key", "api-key", "X-Token", "client_secret", "key"] {
+        for n in [
+            "Authorization",
+            "x-api-key",
+            "api-key",
+            "X-Token",
+            "client_secret",
+            "key",
+        ] {
             assert!(is_secret_name(n), "{n}");
         }
         assert!(!is_secret_name("Content-Type"));

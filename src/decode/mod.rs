@@ -78,8 +78,12 @@ impl ResponseType {
         let essence = content_type.split(';').next()?.trim().to_ascii_lowercase();
         match essence.as_str() {
             "text/event-stream" => Some(ResponseType::Sse),
-            "application/x-ndjson" | "application/ndjson" | "application/jsonl" | "application/x-jsonlines"
-            | "application/jsonlines" | "application/json-seq" => Some(ResponseType::Ndjson),
+            "application/x-ndjson"
+            | "application/ndjson"
+            | "application/jsonl"
+            | "application/x-jsonlines"
+            | "application/jsonlines"
+            | "application/json-seq" => Some(ResponseType::Ndjson),
             "application/json" | "text/json" => Some(ResponseType::Json),
             other if other.ends_with("+json") => Some(ResponseType::Json),
             _ => None,
@@ -215,7 +219,9 @@ impl BodyDecoder {
     /// really SSE or NDJSON, switch to that format before decoding it.
     fn sniff_json_body(&mut self) {
         let body = &self.buf[..];
-        if body.iter().all(u8::is_ascii_whitespace) || serde_json::from_slice::<IgnoredAny>(body).is_ok() {
+        if body.iter().all(u8::is_ascii_whitespace)
+            || serde_json::from_slice::<IgnoredAny>(body).is_ok()
+        {
             return;
         }
         let text = String::from_utf8_lossy(body);
@@ -223,14 +229,20 @@ impl BodyDecoder {
             line.starts_with("data:") || line.starts_with("event:") || line.starts_with(": ")
         });
         let is_ndjson = || {
-            let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty()).peekable();
+            let mut lines = text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .peekable();
             lines.peek().is_some() && lines.all(|l| serde_json::from_str::<IgnoredAny>(l).is_ok())
         };
         if looks_sse {
             tracing::warn!("the body is not JSON but looks like SSE; reading it as SSE");
             self.format = Self::format_for(ResponseType::Sse, self.max_event_bytes);
         } else if is_ndjson() {
-            tracing::warn!("the body is not one JSON document but one per line; reading it as NDJSON");
+            tracing::warn!(
+                "the body is not one JSON document but one per line; reading it as NDJSON"
+            );
             self.format = Self::format_for(ResponseType::Ndjson, self.max_event_bytes);
         }
     }
@@ -269,20 +281,44 @@ mod tests {
 
     #[test]
     fn content_type_names() {
-        assert_eq!(ResponseType::from_content_type("text/event-stream; charset=utf-8"), Some(ResponseType::Sse));
-        assert_eq!(ResponseType::from_content_type("Application/JSON"), Some(ResponseType::Json));
-        assert_eq!(ResponseType::from_content_type("application/problem+json"), Some(ResponseType::Json));
-        assert_eq!(ResponseType::from_content_type("application/x-ndjson"), Some(ResponseType::Ndjson));
+        assert_eq!(
+            ResponseType::from_content_type("text/event-stream; charset=utf-8"),
+            Some(ResponseType::Sse)
+        );
+        assert_eq!(
+            ResponseType::from_content_type("Application/JSON"),
+            Some(ResponseType::Json)
+        );
+        assert_eq!(
+            ResponseType::from_content_type("application/problem+json"),
+            Some(ResponseType::Json)
+        );
+        assert_eq!(
+            ResponseType::from_content_type("application/x-ndjson"),
+            Some(ResponseType::Ndjson)
+        );
         assert_eq!(ResponseType::from_content_type("text/plain"), None);
-        assert_eq!(ResponseType::from_content_type("application/octet-stream"), None);
+        assert_eq!(
+            ResponseType::from_content_type("application/octet-stream"),
+            None
+        );
     }
 
     #[test]
     fn choose_prefers_what_the_server_announced() {
         use ResponseType::*;
-        assert_eq!(ResponseType::choose(Sse, Some("application/json")), (Json, true));
-        assert_eq!(ResponseType::choose(Json, Some("text/event-stream")), (Sse, true));
-        assert_eq!(ResponseType::choose(Ndjson, Some("application/json")), (Ndjson, false));
+        assert_eq!(
+            ResponseType::choose(Sse, Some("application/json")),
+            (Json, true)
+        );
+        assert_eq!(
+            ResponseType::choose(Json, Some("text/event-stream")),
+            (Sse, true)
+        );
+        assert_eq!(
+            ResponseType::choose(Ndjson, Some("application/json")),
+            (Ndjson, false)
+        );
         assert_eq!(ResponseType::choose(Sse, Some("text/plain")), (Sse, false));
         assert_eq!(ResponseType::choose(Json, None), (Json, false));
     }
@@ -311,6 +347,9 @@ mod tests {
     fn body_limit() {
         let mut d = BodyDecoder::new(ResponseType::Json, 10, 10);
         let mut out = Vec::new();
-        assert_eq!(d.feed(b"01234567890", &mut out), Err(DecodeError::BodyTooLarge { limit: 10 }));
+        assert_eq!(
+            d.feed(b"01234567890", &mut out),
+            Err(DecodeError::BodyTooLarge { limit: 10 })
+        );
     }
 }

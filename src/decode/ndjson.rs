@@ -89,7 +89,11 @@ mod tests {
     fn splits_lines_at_any_offset() {
         let input = "{\"a\":\"é\"}\r\n\n  \n{\"b\":\"😊\"}".as_bytes();
         for cut in 0..=input.len() {
-            assert_eq!(lines(input, cut), ["{\"a\":\"é\"}", "{\"b\":\"😊\"}"], "cut {cut}");
+            assert_eq!(
+                lines(input, cut),
+                ["{\"a\":\"é\"}", "{\"b\":\"😊\"}"],
+                "cut {cut}"
+            );
         }
     }
 

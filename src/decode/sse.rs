@@ -340,18 +340,27 @@ mod tests {
         }
         // A second BOM is not special: it is part of the field name.
         let twice = b"\xEF\xBB\xBF\xEF\xBB\xBFdata: x\n\n";
-        assert!(matches!(decode_split(twice, &[]).as_slice(), [SseItem::Stray(_)]));
+        assert!(matches!(
+            decode_split(twice, &[]).as_slice(),
+            [SseItem::Stray(_)]
+        ));
     }
 
     #[test]
     fn empty_data_buffer_does_not_dispatch() {
-        assert_eq!(decode_all("event: ping\n\ndata: z\n\n"), vec![event("message", "z")]);
+        assert_eq!(
+            decode_all("event: ping\n\ndata: z\n\n"),
+            vec![event("message", "z")]
+        );
         assert_eq!(decode_all("data:\n\n"), vec![event("message", "")]);
     }
 
     #[test]
     fn unterminated_last_event_is_dispatched() {
-        assert_eq!(decode_all("data: a\n\ndata: b"), vec![event("message", "a"), event("message", "b")]);
+        assert_eq!(
+            decode_all("data: a\n\ndata: b"),
+            vec![event("message", "a"), event("message", "b")]
+        );
         assert_eq!(decode_all("data: b\n"), vec![event("message", "b")]);
     }
 
@@ -373,13 +382,19 @@ mod tests {
         let body = "data: {\"t\":1}\n\n{\n  \"error\": {\"message\": \"x\"}\n}\n";
         let items = decode_all(body);
         assert_eq!(items[0], event("message", "{\"t\":1}"));
-        assert_eq!(items[1], SseItem::Stray("{\n  \"error\": {\"message\": \"x\"}\n}".into()));
+        assert_eq!(
+            items[1],
+            SseItem::Stray("{\n  \"error\": {\"message\": \"x\"}\n}".into())
+        );
     }
 
     #[test]
     fn stray_text_then_event_in_one_block_keeps_both() {
         let items = decode_all("{\"a\":1}\ndata: b\n\n");
-        assert_eq!(items, vec![SseItem::Stray("{\"a\":1}".into()), event("message", "b")]);
+        assert_eq!(
+            items,
+            vec![SseItem::Stray("{\"a\":1}".into()), event("message", "b")]
+        );
     }
 
     #[test]
@@ -392,14 +407,20 @@ mod tests {
     fn oversized_line_is_refused_without_a_line_end() {
         let mut decoder = SseDecoder::new(16);
         let mut buf = BytesMut::from(&b"data: 0123456789012345678901234"[..]);
-        assert!(matches!(decoder.decode(&mut buf), Err(DecodeError::TooLarge { limit: 16 })));
+        assert!(matches!(
+            decoder.decode(&mut buf),
+            Err(DecodeError::TooLarge { limit: 16 })
+        ));
     }
 
     #[test]
     fn oversized_event_across_lines_is_refused() {
         let mut decoder = SseDecoder::new(16);
         let mut buf = BytesMut::from(&b"data: 0123456789\ndata: 0123456789\n"[..]);
-        assert!(matches!(decoder.decode(&mut buf), Err(DecodeError::TooLarge { .. })));
+        assert!(matches!(
+            decoder.decode(&mut buf),
+            Err(DecodeError::TooLarge { .. })
+        ));
     }
 
     #[test]

@@ -47,15 +47,24 @@ impl FrameCodec {
     }
 
     fn parse_header(block: &[u8]) -> Result<usize, String> {
-        let text = std::str::from_utf8(block).map_err(|_| "the frame header is not ASCII".to_owned())?;
+        let text =
+            std::str::from_utf8(block).map_err(|_| "the frame header is not ASCII".to_owned())?;
         let mut length = None;
-        for line in text.split("\r\n").flat_map(|l| l.split('\n')).filter(|l| !l.trim().is_empty()) {
+        for line in text
+            .split("\r\n")
+            .flat_map(|l| l.split('\n'))
+            .filter(|l| !l.trim().is_empty())
+        {
             let Some((name, value)) = line.split_once(':') else {
                 return Err(format!("malformed header line `{}`", line.trim()));
             };
             if name.trim().eq_ignore_ascii_case("content-length") {
                 let value = value.trim();
-                length = Some(value.parse::<usize>().map_err(|_| format!("invalid Content-Length `{value}`"))?);
+                length = Some(
+                    value
+                        .parse::<usize>()
+                        .map_err(|_| format!("invalid Content-Length `{value}`"))?,
+                );
             }
         }
         length.ok_or_else(|| "the frame has no Content-Length header".to_owned())
@@ -77,9 +86,14 @@ impl Decoder for FrameCodec {
             match self.state {
                 State::Header => {
                     // Blank lines between frames are tolerated.
-                    let blank = buf.iter().take_while(|b| matches!(b, b'\r' | b'\n')).count();
+                    let blank = buf
+                        .iter()
+                        .take_while(|b| matches!(b, b'\r' | b'\n'))
+                        .count();
                     buf.advance(blank);
-                    let end = find(buf, b"\r\n\r\n").map(|i| (i, 4)).or_else(|| find(buf, b"\n\n").map(|i| (i, 2)));
+                    let end = find(buf, b"\r\n\r\n")
+                        .map(|i| (i, 4))
+                        .or_else(|| find(buf, b"\n\n").map(|i| (i, 2)));
                     let Some((at, terminator)) = end else {
                         if buf.len() > MAX_HEADER_BYTES {
                             buf.clear();
@@ -162,7 +176,10 @@ mod tests {
         let input = b"Content-Length: 2\r\nContent-Type: application/vscode-jsonrpc; charset=utf-8\r\n\r\n{}content-length:3\r\n\r\n[1]";
         assert_eq!(
             frames(input, 100),
-            vec![Frame::Message(Bytes::from_static(b"{}")), Frame::Message(Bytes::from_static(b"[1]"))]
+            vec![
+                Frame::Message(Bytes::from_static(b"{}")),
+                Frame::Message(Bytes::from_static(b"[1]"))
+            ]
         );
     }
 
@@ -171,7 +188,10 @@ mod tests {
         let input = b"Content-Length: 10\r\n\r\n0123456789Content-Length: 2\r\n\r\n{}";
         assert_eq!(
             frames(input, 5),
-            vec![Frame::Oversized { size: 10 }, Frame::Message(Bytes::from_static(b"{}"))]
+            vec![
+                Frame::Oversized { size: 10 },
+                Frame::Message(Bytes::from_static(b"{}"))
+            ]
         );
     }
 
@@ -186,7 +206,9 @@ mod tests {
     #[test]
     fn encodes() {
         let mut dst = BytesMut::new();
-        FrameCodec::default().encode(Bytes::from_static(b"{}"), &mut dst).unwrap();
+        FrameCodec::default()
+            .encode(Bytes::from_static(b"{}"), &mut dst)
+            .unwrap();
         assert_eq!(&dst[..], b"Content-Length: 2\r\n\r\n{}");
     }
 }

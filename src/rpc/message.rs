@@ -22,12 +22,22 @@ pub mod code {
 /// A message from the client.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Incoming {
-    Request { id: Value, method: String, params: Value },
-    Notification { method: String, params: Value },
+    Request {
+        id: Value,
+        method: String,
+        params: Value,
+    },
+    Notification {
+        method: String,
+        params: Value,
+    },
     /// A response to a request of ours (we send none): ignored.
     Response,
     /// Valid JSON that is not a JSON-RPC message.
-    Invalid { id: Value, reason: String },
+    Invalid {
+        id: Value,
+        reason: String,
+    },
 }
 
 impl Incoming {
@@ -63,7 +73,9 @@ impl Incoming {
                 id: id.unwrap_or(Value::Null),
                 reason: "`method` must be a string".to_owned(),
             },
-            (None, Some(_)) if map.contains_key("result") || map.contains_key("error") => Incoming::Response,
+            (None, Some(_)) if map.contains_key("result") || map.contains_key("error") => {
+                Incoming::Response
+            }
             (None, id) => Incoming::Invalid {
                 id: id.unwrap_or(Value::Null),
                 reason: "the message has no `method`".to_owned(),
@@ -120,7 +132,11 @@ pub fn error(id: &Value, code: i64, message: &str, data: Option<&Value>) -> Byte
     to_bytes(&ErrorOut {
         jsonrpc: "2.0",
         id,
-        error: ErrorBody { code, message, data },
+        error: ErrorBody {
+            code,
+            message,
+            data,
+        },
     })
 }
 
@@ -148,14 +164,25 @@ mod tests {
             Incoming::from_value(json!({"jsonrpc":"2.0","method":"initialized","params":[]})),
             Incoming::Notification { .. }
         ));
-        assert_eq!(Incoming::from_value(json!({"id":1,"result":null})), Incoming::Response);
-        assert!(matches!(Incoming::from_value(json!([1])), Incoming::Invalid { .. }));
-        assert!(matches!(Incoming::from_value(json!({"id":7})), Incoming::Invalid { id, .. } if id == json!(7)));
+        assert_eq!(
+            Incoming::from_value(json!({"id":1,"result":null})),
+            Incoming::Response
+        );
+        assert!(matches!(
+            Incoming::from_value(json!([1])),
+            Incoming::Invalid { .. }
+        ));
+        assert!(
+            matches!(Incoming::from_value(json!({"id":7})), Incoming::Invalid { id, .. } if id == json!(7))
+        );
     }
 
     #[test]
     fn serialises() {
-        assert_eq!(&response(&json!("a"), &json!(null))[..], br#"{"jsonrpc":"2.0","id":"a","result":null}"#);
+        assert_eq!(
+            &response(&json!("a"), &json!(null))[..],
+            br#"{"jsonrpc":"2.0","id":"a","result":null}"#
+        );
         assert_eq!(
             &error(&json!(1), -1, "m", Some(&json!({"k":1})))[..],
             br#"{"jsonrpc":"2.0","id":1,"error":{"code":-1,"message":"m","data":{"k":1}}}"#

@@ -1,32 +1,51 @@
-//! The sidecar's JSON-RPC methods: params in, engine call, frames out.
+//! The sidecar's JSON-RPC methods: params in, settings resolved, engine
+//! called, frames out.
 //!
 //! Thin by design: params are checked here (every problem at once, settings
-//! problems included), the completion itself is [`Engine::complete`], and
-//! the engine's [`Failure`]s become JSON-RPC errors with their data.
+//! problems included), settings come from [`Catalog::resolve`], completions
+//! from [`Engine::complete`] (`llm/testConnection` takes the very same path as
+//! `llm/complete`), and the engine's [`Failure`]s become JSON-RPC errors with
+//! their data.
+
+use std::sync::RwLock;
 
 use bytes::Bytes;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::message::{code, error, notification, response};
 use crate::engine::{ChunkKind, ChunkSink, Engine, Failure, FailureKind};
-use crate::request::Message;
-use crate::settings::{Problem, Settings};
+use crate::request::{Message, Role};
+use crate::settings::{Catalog, Problem, Selection, Settings};
+use crate::{presets, probe};
 
 /// State shared by every request.
 #[derive(Debug, Default)]
 pub struct Methods {
     engine: Engine,
+    catalog: RwLock<Catalog>,
 }
 
 /// Requests that run as their own task.
-const TASK_METHODS: &[&str] = &["llm/complete"];
+const TASK_METHODS: &[&str] = &[
+    "llm/complete",
+    "llm/testConnection",
+    "llm/validateSettings",
+    "llm/presets",
+];
+/// A request that panics on purpose, to test the panic guard; only served
+/// when `LLM_SIDECAR_TEST_HOOKS=1`.
+const PANIC_METHOD: &str = "llm-sidecar/test/panic";
 
 /// True when `method` is handled by [`Methods::request`].
 pub fn is_known(method: &str) -> bool {
-    TASK_METHODS.contains(&method)
+    TASK_METHODS.contains(&method) || (method == PANIC_METHOD && test_hooks())
+}
+
+fn test_hooks() -> bool {
+    std::env::var("LLM_SIDECAR_TEST_HOOKS").is_ok_and(|v| v == "1")
 }
 
 /// `llm/chunk` params.
@@ -65,11 +84,62 @@ impl ChunkSink for NotifySink {
     }
 }
 
-/// Checked `llm/complete` params.
-struct CompleteParams {
-    stream_id: Option<Value>,
-    settings: Settings,
-    messages: Vec<Message>,
+/// What a request names to find its settings.
+#[derive(Debug, Default)]
+struct Named {
+    settings: Option<Value>,
+    llm: Option<String>,
+    model_type: Option<String>,
+    profile: Option<String>,
+}
+
+impl Named {
+    /// Takes `settings`, `llm`, `modelType` and `profile` out of `params`.
+    fn take(params: &mut Map<String, Value>, problems: &mut Vec<Problem>) -> Named {
+        let mut text = |key: &str| match params.remove(key) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s),
+            Some(_) => {
+                problems.push(Problem::new(key, "must be a string"));
+                None
+            }
+        };
+        let llm = text("llm");
+        let model_type = text("modelType");
+        let profile = text("profile");
+        Named {
+            settings: params.remove("settings"),
+            llm,
+            model_type,
+            profile,
+        }
+    }
+
+    fn selection(&self) -> Selection<'_> {
+        Selection {
+            settings: self.settings.as_ref(),
+            llm: self.llm.as_deref(),
+            model_type: self.model_type.as_deref(),
+            profile: self.profile.as_deref(),
+        }
+    }
+}
+
+/// A JSON-RPC error before it is framed.
+struct RpcError {
+    code: i64,
+    message: String,
+    data: Value,
+}
+
+impl RpcError {
+    fn frame(&self, id: &Value) -> Bytes {
+        error(id, self.code, &self.message, Some(&self.data))
+    }
+
+    fn to_json(&self) -> Value {
+        json!({"code": self.code, "message": self.message, "data": self.data})
+    }
 }
 
 impl Methods {
@@ -77,22 +147,66 @@ impl Methods {
         Methods::default()
     }
 
-    /// The `initialize` result.
-    pub fn initialize(&self, _params: &Value) -> Value {
+    /// The `initialize` result; `initializationOptions.customLlms` and
+    /// `.profiles` are taken into the catalog.
+    pub fn initialize(&self, params: &Value) -> Value {
+        let problems = match params.get("initializationOptions") {
+            Some(options @ Value::Object(_)) => self.update_catalog(options),
+            _ => Vec::new(),
+        };
+        let catalog = self
+            .catalog
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .summary();
         json!({
             "serverInfo": {"name": "llm-sidecar", "version": env!("CARGO_PKG_VERSION")},
             "capabilities": {
-                "methods": ["llm/complete"],
+                "methods": TASK_METHODS,
                 "notifications": ["llm/chunk"],
                 "responseTypes": ["SSE", "JSON", "NDJSON"],
                 "cancel": "$/cancelRequest",
-            }
+                "configuration": "workspace/didChangeConfiguration",
+            },
+            "configuration": {"customLlms": catalog["customLlms"], "profiles": catalog["profiles"], "problems": problems},
         })
     }
 
+    fn update_catalog(&self, config: &Value) -> Vec<Problem> {
+        let problems = self
+            .catalog
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .update(config);
+        for problem in &problems {
+            tracing::warn!(field = %problem.field, message = %problem.message, "configuration problem");
+        }
+        problems
+    }
+
     /// A notification other than the lifecycle ones.
-    pub fn notification(&self, method: &str, _params: &Value) {
-        tracing::debug!(%method, "ignoring notification");
+    pub async fn notification(&self, method: &str, params: &Value, tx: &mpsc::Sender<Bytes>) {
+        match method {
+            "workspace/didChangeConfiguration" => {
+                let config = params.get("settings").unwrap_or(&Value::Null);
+                let problems = self.update_catalog(config);
+                if !problems.is_empty() {
+                    let lines: Vec<String> = problems
+                        .iter()
+                        .map(|p| format!("{}: {}", p.field, p.message))
+                        .collect();
+                    let message =
+                        format!("llm-sidecar: configuration problems: {}", lines.join("; "));
+                    let _ = tx
+                        .send(notification(
+                            "window/showMessage",
+                            &json!({"type": 2, "message": message}),
+                        ))
+                        .await;
+                }
+            }
+            _ => tracing::debug!(%method, "ignoring notification"),
+        }
     }
 
     /// Handles one request; returns the response frame.
@@ -106,25 +220,65 @@ impl Methods {
     ) -> Bytes {
         match method {
             "llm/complete" => self.complete(id, params, tx, cancel).await,
-            _ => error(id, code::METHOD_NOT_FOUND, &format!("unknown method `{method}`"), None),
+            "llm/testConnection" => self.test_connection(id, params, cancel).await,
+            "llm/validateSettings" => self.validate(id, params),
+            "llm/presets" => response(id, &presets_result()),
+            PANIC_METHOD if test_hooks() => panic!("panic requested through {PANIC_METHOD}"),
+            _ => error(
+                id,
+                code::METHOD_NOT_FOUND,
+                &format!("unknown method `{method}`"),
+                None,
+            ),
         }
     }
 
-    async fn complete(&self, id: &Value, params: Value, tx: &mpsc::Sender<Bytes>, cancel: &CancellationToken) -> Bytes {
-        let params = match parse_complete(params) {
-            Ok(params) => params,
-            Err(problems) => return invalid_params(id, &problems),
+    fn resolve(&self, named: &Named, problems: &mut Vec<Problem>) -> Option<Settings> {
+        let catalog = self.catalog.read().unwrap_or_else(|e| e.into_inner());
+        match catalog.resolve(named.selection()) {
+            Ok(settings) => Some(settings),
+            Err(mut found) => {
+                problems.append(&mut found);
+                None
+            }
+        }
+    }
+
+    async fn complete(
+        &self,
+        id: &Value,
+        params: Value,
+        tx: &mpsc::Sender<Bytes>,
+        cancel: &CancellationToken,
+    ) -> Bytes {
+        let mut problems = Vec::new();
+        let Some(mut params) = params_object(params, &mut problems) else {
+            return invalid_params(&problems).frame(id);
+        };
+        let stream_id = match params.remove("streamId") {
+            None | Some(Value::Null) => None,
+            Some(id @ (Value::String(_) | Value::Number(_))) => Some(id),
+            Some(_) => {
+                problems.push(Problem::new("streamId", "must be a string or a number"));
+                None
+            }
+        };
+        let messages = parse_messages(params.remove("messages"), true, &mut problems);
+        let named = Named::take(&mut params, &mut problems);
+        let settings = self.resolve(&named, &mut problems);
+        let Some(settings) = settings.filter(|_| problems.is_empty()) else {
+            return invalid_params(&problems).frame(id);
         };
         let mut sink = NotifySink {
-            stream_id: params.stream_id,
+            stream_id,
             seq: 0,
             tx: tx.clone(),
         };
-        let outcome = self
+        match self
             .engine
-            .complete(&params.settings, &params.messages, &mut sink, cancel)
-            .await;
-        match outcome {
+            .complete(&settings, &messages, &mut sink, cancel)
+            .await
+        {
             Ok(completion) => {
                 tracing::info!(
                     chunks = completion.chunks,
@@ -135,124 +289,188 @@ impl Methods {
                 );
                 response(id, &completion)
             }
-            Err(failure) => failure_response(id, &failure),
+            Err(failure) => failure_error(&failure).frame(id),
+        }
+    }
+
+    fn validate(&self, id: &Value, params: Value) -> Bytes {
+        let mut problems = Vec::new();
+        let Some(mut params) = params_object(params, &mut problems) else {
+            return invalid_params(&problems).frame(id);
+        };
+        let named = Named::take(&mut params, &mut problems);
+        let settings = self.resolve(&named, &mut problems);
+        let normalized = match (&settings, problems.is_empty()) {
+            (Some(settings), true) => settings.describe(),
+            _ => Value::Null,
+        };
+        response(
+            id,
+            &json!({"ok": problems.is_empty(), "problems": problems, "normalized": normalized}),
+        )
+    }
+
+    async fn test_connection(
+        &self,
+        id: &Value,
+        params: Value,
+        cancel: &CancellationToken,
+    ) -> Bytes {
+        let mut problems = Vec::new();
+        let Some(mut params) = params_object(params, &mut problems) else {
+            return invalid_params(&problems).frame(id);
+        };
+        let mut messages = parse_messages(params.remove("messages"), false, &mut problems);
+        if messages.is_empty() {
+            messages = probe::test_messages();
+        }
+        let named = Named::take(&mut params, &mut problems);
+        let settings = self.resolve(&named, &mut problems);
+        let Some(settings) = settings.filter(|_| problems.is_empty()) else {
+            let report = json!({"ok": false, "status": null, "contentType": null, "detectedResponseType": null,
+                "firstByteMs": null, "sampleText": "", "matched": false, "suggestions": [],
+                "error": invalid_params(&problems).to_json()});
+            return response(id, &report);
+        };
+        let (report, failure) = probe::run(&self.engine, &settings, &messages, cancel).await;
+        let mut report = serde_json::to_value(&report).unwrap_or_default();
+        if let Some(failure) = failure {
+            report["error"] = failure_error(&failure).to_json();
+        }
+        response(id, &report)
+    }
+}
+
+/// The `llm/presets` result.
+fn presets_result() -> Value {
+    let list: Vec<Value> = presets::all()
+        .iter()
+        .map(|p| {
+            json!({"name": p.name, "aliases": p.aliases, "description": p.description,
+                "urlHint": p.url_hint, "docs": p.docs, "settings": p.settings})
+        })
+        .collect();
+    json!({"presets": list})
+}
+
+fn params_object(params: Value, problems: &mut Vec<Problem>) -> Option<Map<String, Value>> {
+    match params {
+        Value::Object(map) => Some(map),
+        Value::Null => Some(Map::new()),
+        _ => {
+            problems.push(Problem::new("params", "must be an object"));
+            None
         }
     }
 }
 
 /// `-32602` with every problem.
-fn invalid_params(id: &Value, problems: &[Problem]) -> Bytes {
-    let in_settings = problems.iter().any(|p| !p.field.starts_with("messages") && p.field != "streamId");
-    let kind = if in_settings { "invalid_settings" } else { "invalid_params" };
+fn invalid_params(problems: &[Problem]) -> RpcError {
+    let in_settings = problems
+        .iter()
+        .any(|p| !p.field.starts_with("messages") && p.field != "streamId" && p.field != "params");
+    let kind = if in_settings {
+        "invalid_settings"
+    } else {
+        "invalid_params"
+    };
     let summary = problems
         .iter()
         .map(|p| format!("{}: {}", p.field, p.message))
         .collect::<Vec<_>>()
         .join("; ");
-    let data = json!({"kind": kind, "problems": problems});
-    error(id, code::INVALID_PARAMS, &format!("invalid {}: {summary}", kind.replace('_', " ").trim_start_matches("invalid ")), Some(&data))
+    let what = if in_settings { "settings" } else { "params" };
+    RpcError {
+        code: code::INVALID_PARAMS,
+        message: format!("invalid {what}: {summary}"),
+        data: json!({"kind": kind, "problems": problems}),
+    }
 }
 
-/// The error response for a failed completion.
-pub fn failure_response(id: &Value, failure: &Failure) -> Bytes {
+/// The error for a failed completion.
+fn failure_error(failure: &Failure) -> RpcError {
     if let FailureKind::InvalidSettings { problems } = &failure.kind {
-        return invalid_params(id, problems);
+        return invalid_params(problems);
     }
     let mut data = match serde_json::to_value(&failure.kind) {
         Ok(Value::Object(map)) => map,
         _ => Map::new(),
     };
-    data.insert("partialText".to_owned(), Value::from(failure.partial_text.as_str()));
+    data.insert(
+        "partialText".to_owned(),
+        Value::from(failure.partial_text.as_str()),
+    );
     data.insert("attempts".to_owned(), Value::from(failure.attempts));
     let code = match failure.kind {
         FailureKind::Cancelled => code::REQUEST_CANCELLED,
         _ => code::REQUEST_FAILED,
     };
-    tracing::warn!(kind = failure.kind_name(), attempts = failure.attempts, "completion failed");
-    error(id, code, &failure.message(), Some(&Value::Object(data)))
-}
-
-#[derive(Deserialize)]
-struct RawMessage {
-    role: Value,
-    content: Value,
-}
-
-/// Checks `llm/complete` params; every problem is reported at once.
-fn parse_complete(params: Value) -> Result<CompleteParams, Vec<Problem>> {
-    let mut problems = Vec::new();
-    let Value::Object(mut map) = params else {
-        return Err(vec![Problem::new(
-            "params",
-            "must be an object: {\"settings\": {...}, \"messages\": [...], \"streamId\"?: ...}",
-        )]);
-    };
-    let stream_id = match map.remove("streamId") {
-        None | Some(Value::Null) => None,
-        Some(id @ (Value::String(_) | Value::Number(_))) => Some(id),
-        Some(_) => {
-            problems.push(Problem::new("streamId", "must be a string or a number"));
-            None
-        }
-    };
-    let messages = parse_messages(map.remove("messages"), &mut problems);
-    let settings = match map.remove("settings") {
-        None | Some(Value::Null) => {
-            problems.push(Problem::new("settings", "is required: the LLM server settings (at least customEngineServer)"));
-            None
-        }
-        Some(value) => match Settings::from_json(&value) {
-            Ok(settings) => Some(settings),
-            Err(mut found) => {
-                problems.append(&mut found);
-                None
-            }
-        },
-    };
-    match settings {
-        Some(settings) if problems.is_empty() => Ok(CompleteParams {
-            stream_id,
-            settings,
-            messages,
-        }),
-        _ => Err(problems),
+    tracing::warn!(
+        kind = failure.kind_name(),
+        attempts = failure.attempts,
+        "completion failed"
+    );
+    RpcError {
+        code,
+        message: failure.message(),
+        data: Value::Object(data),
     }
 }
 
-fn parse_messages(value: Option<Value>, problems: &mut Vec<Problem>) -> Vec<Message> {
+/// Checks the messages; every problem is reported.
+fn parse_messages(
+    value: Option<Value>,
+    required: bool,
+    problems: &mut Vec<Problem>,
+) -> Vec<Message> {
     let list = match value {
         Some(Value::Array(list)) if !list.is_empty() => list,
+        None | Some(Value::Null) if !required => return Vec::new(),
         Some(Value::Array(_)) => {
             problems.push(Problem::new("messages", "must hold at least one message"));
             return Vec::new();
         }
         None | Some(Value::Null) => {
-            problems.push(Problem::new("messages", "is required: [{\"role\": \"user\", \"content\": \"...\"}]"));
+            problems.push(Problem::new(
+                "messages",
+                "is required: [{\"role\": \"user\", \"content\": \"...\"}]",
+            ));
             return Vec::new();
         }
         Some(_) => {
-            problems.push(Problem::new("messages", "must be an array of {role, content}"));
+            problems.push(Problem::new(
+                "messages",
+                "must be an array of {role, content}",
+            ));
             return Vec::new();
         }
     };
     let mut messages = Vec::with_capacity(list.len());
     for (i, item) in list.into_iter().enumerate() {
         let field = format!("messages[{i}]");
-        let Ok(raw) = serde_json::from_value::<RawMessage>(item) else {
-            problems.push(Problem::new(field, "must be an object with `role` and `content`"));
+        let Value::Object(mut item) = item else {
+            problems.push(Problem::new(
+                field,
+                "must be an object with `role` and `content`",
+            ));
             continue;
         };
-        let role = serde_json::from_value(raw.role.clone());
-        let content = raw.content.as_str().map(str::to_owned);
+        let role_value = item.remove("role").unwrap_or(Value::Null);
+        let role = serde_json::from_value::<Role>(role_value.clone());
+        let content = item.remove("content");
         if role.is_err() {
             problems.push(Problem::new(
                 format!("{field}.role"),
-                format!("must be \"system\", \"user\" or \"assistant\", got {}", raw.role),
+                format!("must be \"system\", \"user\" or \"assistant\", got {role_value}"),
             ));
         }
-        if content.is_none() {
-            problems.push(Problem::new(format!("{field}.content"), "must be a string"));
-        }
+        let content = match content {
+            Some(Value::String(text)) => Some(text),
+            _ => {
+                problems.push(Problem::new(format!("{field}.content"), "must be a string"));
+                None
+            }
+        };
         if let (Ok(role), Some(content)) = (role, content) {
             messages.push(Message { role, content });
         }
@@ -265,28 +483,44 @@ mod tests {
     use super::*;
 
     #[test]
-    fn all_param_problems_at_once() {
-        let problems = parse_complete(json!({
-            "streamId": {"x": 1},
-            "settings": {"customEngineServer": "nope"},
-            "messages": [{"role": "robot", "content": 1}]
-        }))
-        .err()
-        .unwrap();
+    fn message_problems_are_all_reported() {
+        let mut problems = Vec::new();
+        let messages = parse_messages(
+            Some(json!([{"role": "robot", "content": 1}, "x", {"role": "user", "content": "ok"}])),
+            true,
+            &mut problems,
+        );
         let fields: Vec<_> = problems.iter().map(|p| p.field.as_str()).collect();
-        assert_eq!(fields, ["streamId", "messages[0].role", "messages[0].content", "customEngineServer"]);
+        assert_eq!(
+            fields,
+            ["messages[0].role", "messages[0].content", "messages[1]"]
+        );
+        assert_eq!(messages.len(), 1);
     }
 
     #[test]
-    fn good_params() {
-        let p = parse_complete(json!({
-            "streamId": 3,
-            "settings": {"customEngineServer": "http://127.0.0.1:9/"},
-            "messages": [{"role": "user", "content": "hi"}]
-        }))
-        .ok()
-        .unwrap();
-        assert_eq!(p.stream_id, Some(json!(3)));
-        assert_eq!(p.messages.len(), 1);
+    fn error_kinds_for_params() {
+        let e = invalid_params(&[Problem::new("messages", "x")]);
+        assert_eq!(e.data["kind"], "invalid_params");
+        let e = invalid_params(&[
+            Problem::new("messages", "x"),
+            Problem::new("customEngineServer", "y"),
+        ]);
+        assert_eq!(e.data["kind"], "invalid_settings");
+        assert_eq!(e.code, code::INVALID_PARAMS);
+    }
+
+    #[test]
+    fn presets_are_listed() {
+        let result = presets_result();
+        let names: Vec<&str> = result["presets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        for expected in ["deepseek", "openai", "ollama", "anthropic"] {
+            assert!(names.contains(&expected), "{names:?}");
+        }
     }
 }

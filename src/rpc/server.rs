@@ -89,13 +89,29 @@ where
             Frame::Message(body) => body,
             Frame::Oversized { size } => {
                 tracing::warn!(size, "refusing an oversized frame");
-                let message = format!("the frame is {size} bytes; the limit is {} bytes", super::frame::DEFAULT_MAX_FRAME);
-                send(&tx, error(&Value::Null, code::INVALID_REQUEST, &message, None)).await;
+                let message = format!(
+                    "the frame is {size} bytes; the limit is {} bytes",
+                    super::frame::DEFAULT_MAX_FRAME
+                );
+                send(
+                    &tx,
+                    error(&Value::Null, code::INVALID_REQUEST, &message, None),
+                )
+                .await;
                 continue;
             }
             Frame::BadHeader { detail } => {
                 tracing::warn!(%detail, "bad frame header");
-                send(&tx, error(&Value::Null, code::PARSE_ERROR, &format!("bad frame header: {detail}"), None)).await;
+                send(
+                    &tx,
+                    error(
+                        &Value::Null,
+                        code::PARSE_ERROR,
+                        &format!("bad frame header: {detail}"),
+                        None,
+                    ),
+                )
+                .await;
                 continue;
             }
         };
@@ -103,14 +119,32 @@ where
             Ok(value) => value,
             Err(e) => {
                 tracing::warn!(error = %e, "a frame is not valid JSON");
-                send(&tx, error(&Value::Null, code::PARSE_ERROR, &format!("parse error: {e}"), None)).await;
+                send(
+                    &tx,
+                    error(
+                        &Value::Null,
+                        code::PARSE_ERROR,
+                        &format!("parse error: {e}"),
+                        None,
+                    ),
+                )
+                .await;
                 continue;
             }
         };
         match Incoming::from_value(value) {
             Incoming::Request { id, method, params } => {
                 if shutdown {
-                    send(&tx, error(&id, code::INVALID_REQUEST, "the server is shutting down", None)).await;
+                    send(
+                        &tx,
+                        error(
+                            &id,
+                            code::INVALID_REQUEST,
+                            "the server is shutting down",
+                            None,
+                        ),
+                    )
+                    .await;
                     continue;
                 }
                 match method.as_str() {
@@ -129,10 +163,16 @@ where
                 }
             }
             Incoming::Notification { method, params } => match method.as_str() {
-                "exit" => break if shutdown { Exit::Clean } else { Exit::WithoutShutdown },
+                "exit" => {
+                    break if shutdown {
+                        Exit::Clean
+                    } else {
+                        Exit::WithoutShutdown
+                    };
+                }
                 "$/cancelRequest" => cancel(&inflight, &params),
                 "initialized" | "$/setTrace" | "$/logTrace" => {}
-                other => methods.notification(other, &params),
+                other => methods.notification(other, &params, &tx).await,
             },
             Incoming::Response => {}
             Incoming::Invalid { id, reason } => {

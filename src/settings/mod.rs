@@ -1,12 +1,19 @@
 //! Settings: every accepted form of the user's server configuration,
 //! validated once into one plain [`Settings`] value.
 //!
-//! The input is the `settings` object of `llm/complete`: the fields of
-//! AutoDev's "Custom LLM Server" dialog under their own names, plus this
-//! sidecar's network keys. [`Settings::from_json`] checks every field and
-//! returns **every** problem at once, each naming the field as the user typed
-//! it, so one round trip shows everything to fix. Nothing downstream
-//! re-validates: a `Settings` value is always usable.
+//! The input is the `settings` object of `llm/complete` in any of AutoDev's
+//! generations ([`forms`] rewrites them into the v1 dialog keys), layered over
+//! a preset, a `customLlms` entry or a profile ([`catalog`]).
+//! [`Settings::from_canonical`] then checks every field and returns **every**
+//! problem at once, each naming the field as the user typed it, so one round
+//! trip shows everything to fix. Nothing downstream re-validates: a
+//! `Settings` value is always usable.
+
+pub mod catalog;
+pub mod forms;
+pub mod schema;
+
+pub use catalog::{Catalog, Selection};
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -37,6 +44,9 @@ pub struct Settings {
     pub body: BodySpec,
     /// `customHeaders`, in the order given.
     pub custom_headers: Vec<(HeaderName, HeaderValue)>,
+    /// `tokenHeader`: the header that carries the token; `None` means
+    /// `Authorization: Bearer <token>`, another name carries the bare token.
+    pub token_header: Option<HeaderName>,
     pub timeouts: Timeouts,
     pub retry: RetryPolicy,
     pub limits: Limits,
@@ -56,6 +66,9 @@ pub struct BodySpec {
     pub content_key: String,
     /// AutoDev's `fields`: a whole-body template that replaces the default body.
     pub template: Option<Map<String, Value>>,
+    /// `systemField`: system messages go in this top-level field instead of
+    /// `messages` (Anthropic's `system`).
+    pub system_field: Option<String>,
 }
 
 /// Time limits for one completion.
@@ -152,6 +165,8 @@ pub const MAX_EVENT_BYTES: &str = "maxEventBytes";
 pub const MAX_RESPONSE_BYTES: &str = "maxResponseBytes";
 pub const PROXY: &str = "proxy";
 pub const CA_CERTIFICATES: &str = "caCertificates";
+pub const TOKEN_HEADER: &str = "tokenHeader";
+pub const SYSTEM_FIELD: &str = "systemField";
 
 const KNOWN_KEYS: &[&str] = &[
     SERVER,
@@ -166,6 +181,10 @@ const KNOWN_KEYS: &[&str] = &[
     MAX_RESPONSE_BYTES,
     PROXY,
     CA_CERTIFICATES,
+    TOKEN_HEADER,
+    SYSTEM_FIELD,
+    catalog::PRESET,
+    "model",
 ];
 
 /// Other AutoDev settings that may come along with the dialog's fields; they
@@ -187,30 +206,48 @@ const AUTODEV_EXTRA_KEYS: &[&str] = &[
 const REQUEST_FORMAT_KEYS: &[&str] = &["customFields", "customHeaders", "messageKeys", "fields"];
 
 impl Settings {
-    /// Validates a `settings` object. On failure every problem is returned.
+    /// Validates one `settings` object in any accepted form (a preset it
+    /// names included). On failure every problem is returned.
     pub fn from_json(value: &Value) -> Result<Settings, Vec<Problem>> {
-        let Some(map) = value.as_object() else {
-            return Err(vec![Problem::new(
-                "settings",
-                format!("must be an object with at least `{SERVER}`, got {}", kind_of(value)),
-            )]);
-        };
+        Catalog::default().resolve(Selection {
+            settings: Some(value),
+            ..Selection::default()
+        })
+    }
+
+    /// Validates settings already in the canonical form ([`forms`]).
+    pub fn from_canonical(map: &Map<String, Value>) -> Result<Settings, Vec<Problem>> {
         let mut problems = Vec::new();
         check_unknown_keys(map, &mut problems);
 
         let url = parse_url(map.get(SERVER), &mut problems);
         let token = optional_string(map, TOKEN, &mut problems).filter(|t| !t.trim().is_empty());
+        if token
+            .as_deref()
+            .is_some_and(|t| HeaderValue::from_str(t.trim()).is_err())
+        {
+            problems.push(Problem::new(
+                TOKEN,
+                "contains a line break or another character a header cannot carry (was it pasted with extra text?)",
+            ));
+        }
         let response_type = parse_response_type(map.get(RESPONSE_TYPE), &mut problems);
         let content_path = parse_path(map, RESPONSE_FORMAT, &mut problems);
         let reasoning_path = parse_path(map, REASONING_FORMAT, &mut problems);
-        let (body, custom_headers) = parse_request_format(map.get(REQUEST_FORMAT), &mut problems);
+        let (mut body, custom_headers) =
+            parse_request_format(map.get(REQUEST_FORMAT), &mut problems);
+        body.system_field =
+            optional_string(map, SYSTEM_FIELD, &mut problems).filter(|f| !f.trim().is_empty());
+        let token_header = parse_token_header(map, &mut problems);
         let timeouts = parse_timeouts(map.get(TIMEOUTS), &mut problems);
         let retry = parse_retry(map.get(RETRY), &mut problems);
         let limits = Limits {
             max_event_bytes: positive_integer(map, MAX_EVENT_BYTES, &mut problems)
-                .unwrap_or(Limits::default().max_event_bytes as u64) as usize,
+                .unwrap_or(Limits::default().max_event_bytes as u64)
+                as usize,
             max_response_bytes: positive_integer(map, MAX_RESPONSE_BYTES, &mut problems)
-                .unwrap_or(Limits::default().max_response_bytes as u64) as usize,
+                .unwrap_or(Limits::default().max_response_bytes as u64)
+                as usize,
         };
         let network = NetworkConfig {
             proxy: parse_proxy(map, &mut problems),
@@ -222,6 +259,11 @@ impl Settings {
         match url {
             Some(url) if problems.is_empty() => {
                 let secrets = collect_secrets(&url, token.as_deref(), &custom_headers);
+                if let Some(name) = &token_header
+                    && custom_headers.iter().any(|(h, _)| h == name)
+                {
+                    tracing::debug!(header = %name, "customHeaders replaces the token header");
+                }
                 Ok(Settings {
                     url,
                     token,
@@ -230,6 +272,7 @@ impl Settings {
                     reasoning_path,
                     body,
                     custom_headers,
+                    token_header,
                     timeouts,
                     retry,
                     limits,
@@ -245,6 +288,66 @@ impl Settings {
     pub fn display_url(&self) -> String {
         display_url(&self.url)
     }
+
+    /// The settings as they will be used, in the canonical keys, with secrets
+    /// masked: what `llm/validateSettings` returns as `normalized`.
+    pub fn describe(&self) -> Value {
+        let ms = |d: Duration| Value::from(d.as_millis() as u64);
+        let headers: Map<String, Value> = self
+            .custom_headers
+            .iter()
+            .map(|(name, value)| {
+                let shown = match value.to_str() {
+                    Ok(v) if is_secret_name(name.as_str()) => crate::secrets::mask(v),
+                    Ok(v) => v.to_owned(),
+                    Err(_) => "(not text)".to_owned(),
+                };
+                (name.as_str().to_owned(), Value::from(shown))
+            })
+            .collect();
+        let mut format = Map::new();
+        format.insert(
+            "customFields".into(),
+            Value::Object(self.body.custom_fields.clone()),
+        );
+        format.insert("customHeaders".into(), Value::Object(headers));
+        format.insert(
+            "messageKeys".into(),
+            serde_json::json!({"role": self.body.role_key, "content": self.body.content_key}),
+        );
+        if let Some(template) = &self.body.template {
+            format.insert("fields".into(), Value::Object(template.clone()));
+        }
+        let path = |p: &Option<CompiledPath>| {
+            p.as_ref()
+                .map_or(Value::Null, |p| Value::from(p.normalized.as_str()))
+        };
+        serde_json::json!({
+            SERVER: self.secrets.scrub(self.url.as_str()),
+            TOKEN: self.token.as_deref().map(crate::secrets::mask),
+            RESPONSE_TYPE: self.response_type.as_str().to_uppercase(),
+            RESPONSE_FORMAT: path(&self.content_path),
+            REASONING_FORMAT: path(&self.reasoning_path),
+            REQUEST_FORMAT: format,
+            TOKEN_HEADER: self.token_header.as_ref().map_or("Authorization", |h| h.as_str()),
+            SYSTEM_FIELD: self.body.system_field,
+            TIMEOUTS: {
+                "connectMs": ms(self.timeouts.connect),
+                "firstByteMs": ms(self.timeouts.first_byte),
+                "idleMs": ms(self.timeouts.idle),
+                "totalMs": self.timeouts.total.map_or(Value::Null, ms),
+            },
+            RETRY: {
+                "maxRetries": self.retry.max_retries,
+                "initialBackoffMs": ms(self.retry.initial_backoff),
+                "maxBackoffMs": ms(self.retry.max_backoff),
+            },
+            MAX_EVENT_BYTES: self.limits.max_event_bytes,
+            MAX_RESPONSE_BYTES: self.limits.max_response_bytes,
+            PROXY: self.network.proxy.as_deref().map(|p| self.secrets.scrub(p)),
+            CA_CERTIFICATES: self.network.ca_certificates.as_ref().map(|p| p.display().to_string()),
+        })
+    }
 }
 
 /// A URL without query and credentials.
@@ -257,19 +360,23 @@ pub fn display_url(url: &Url) -> String {
     shown.to_string()
 }
 
-fn collect_secrets(url: &Url, token: Option<&str>, headers: &[(HeaderName, HeaderValue)]) -> Secrets {
+fn collect_secrets(
+    url: &Url,
+    token: Option<&str>,
+    headers: &[(HeaderName, HeaderValue)],
+) -> Secrets {
     let mut secrets = Secrets::default();
     if let Some(token) = token {
         secrets.add(token);
     }
     for (name, value) in headers {
-        if is_secret_name(name.as_str()) {
-            if let Ok(v) = value.to_str() {
-                secrets.add(v);
-                // `Bearer xyz`: the credential alone may be echoed too.
-                if let Some((_, credential)) = v.split_once(' ') {
-                    secrets.add(credential);
-                }
+        if is_secret_name(name.as_str())
+            && let Ok(v) = value.to_str()
+        {
+            secrets.add(v);
+            // `Bearer xyz`: the credential alone may be echoed too.
+            if let Some((_, credential)) = v.split_once(' ') {
+                secrets.add(credential);
             }
         }
     }
@@ -284,7 +391,25 @@ fn collect_secrets(url: &Url, token: Option<&str>, headers: &[(HeaderName, Heade
     secrets
 }
 
-fn kind_of(value: &Value) -> &'static str {
+fn parse_token_header(map: &Map<String, Value>, problems: &mut Vec<Problem>) -> Option<HeaderName> {
+    let name = optional_string(map, TOKEN_HEADER, problems)?;
+    let name = name.trim();
+    if name.is_empty() || name.eq_ignore_ascii_case("authorization") {
+        return None;
+    }
+    match HeaderName::from_bytes(name.as_bytes()) {
+        Ok(header) => Some(header),
+        Err(_) => {
+            problems.push(Problem::new(
+                TOKEN_HEADER,
+                "is not a valid HTTP header name",
+            ));
+            None
+        }
+    }
+}
+
+pub(crate) fn kind_of(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
@@ -355,7 +480,10 @@ fn parse_url(value: Option<&Value>, problems: &mut Vec<Problem>) -> Option<Url> 
         }
         Some(Value::String(s)) => s.trim(),
         Some(other) => {
-            problems.push(Problem::new(SERVER, format!("must be a string URL, got {}", kind_of(other))));
+            problems.push(Problem::new(
+                SERVER,
+                format!("must be a string URL, got {}", kind_of(other)),
+            ));
             return None;
         }
     };
@@ -363,7 +491,10 @@ fn parse_url(value: Option<&Value>, problems: &mut Vec<Problem>) -> Option<Url> 
         Ok(url) if url.scheme() != "http" && url.scheme() != "https" => {
             problems.push(Problem::new(
                 SERVER,
-                format!("must start with http:// or https:// (got `{}:`)", url.scheme()),
+                format!(
+                    "must start with http:// or https:// (got `{}:`)",
+                    url.scheme()
+                ),
             ));
             None
         }
@@ -386,12 +517,19 @@ fn parse_url(value: Option<&Value>, problems: &mut Vec<Problem>) -> Option<Url> 
     }
 }
 
-fn optional_string(map: &Map<String, Value>, key: &str, problems: &mut Vec<Problem>) -> Option<String> {
+fn optional_string(
+    map: &Map<String, Value>,
+    key: &str,
+    problems: &mut Vec<Problem>,
+) -> Option<String> {
     match map.get(key) {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s.clone()),
         Some(other) => {
-            problems.push(Problem::new(key, format!("must be a string, got {}", kind_of(other))));
+            problems.push(Problem::new(
+                key,
+                format!("must be a string, got {}", kind_of(other)),
+            ));
             None
         }
     }
@@ -404,7 +542,10 @@ fn parse_response_type(value: Option<&Value>, problems: &mut Vec<Problem>) -> Re
         Some(other) => {
             problems.push(Problem::new(
                 RESPONSE_TYPE,
-                format!("must be \"SSE\", \"JSON\" or \"NDJSON\", got {}", kind_of(other)),
+                format!(
+                    "must be \"SSE\", \"JSON\" or \"NDJSON\", got {}",
+                    kind_of(other)
+                ),
             ));
             return ResponseType::Sse;
         }
@@ -423,7 +564,11 @@ fn parse_response_type(value: Option<&Value>, problems: &mut Vec<Problem>) -> Re
     }
 }
 
-fn parse_path(map: &Map<String, Value>, key: &str, problems: &mut Vec<Problem>) -> Option<CompiledPath> {
+fn parse_path(
+    map: &Map<String, Value>,
+    key: &str,
+    problems: &mut Vec<Problem>,
+) -> Option<CompiledPath> {
     let text = optional_string(map, key, problems)?;
     if text.trim().is_empty() {
         return None;
@@ -431,7 +576,10 @@ fn parse_path(map: &Map<String, Value>, key: &str, problems: &mut Vec<Problem>) 
     match CompiledPath::compile(&text) {
         Ok(path) => Some(path),
         Err(e) => {
-            problems.push(Problem::new(key, format!("invalid JsonPath `{}`: {e}", text.trim())));
+            problems.push(Problem::new(
+                key,
+                format!("invalid JsonPath `{}`: {e}", text.trim()),
+            ));
             None
         }
     }
@@ -446,6 +594,7 @@ fn parse_request_format(
         role_key: "role".to_owned(),
         content_key: "content".to_owned(),
         template: None,
+        system_field: None,
     };
     let mut headers = Vec::new();
     let parsed;
@@ -470,7 +619,10 @@ fn parse_request_format(
     let Some(format) = format.as_object() else {
         problems.push(Problem::new(
             REQUEST_FORMAT,
-            format!("must be a JSON object with customFields, customHeaders or messageKeys, got {}", kind_of(format)),
+            format!(
+                "must be a JSON object with customFields, customHeaders or messageKeys, got {}",
+                kind_of(format)
+            ),
         ));
         return (body, headers);
     };
@@ -482,7 +634,10 @@ fn parse_request_format(
                     "put body fields under customFields, e.g. {{\"customFields\": {{\"{key}\": ...}}}}; allowed keys are customFields, customHeaders, messageKeys and fields"
                 ),
             };
-            problems.push(Problem::new(format!("{REQUEST_FORMAT}.{key}"), format!("unknown key; {hint}")));
+            problems.push(Problem::new(
+                format!("{REQUEST_FORMAT}.{key}"),
+                format!("unknown key; {hint}"),
+            ));
         }
     }
     if let Some(fields) = object_member(format, "customFields", problems) {
@@ -495,13 +650,19 @@ fn parse_request_format(
         for (key, target) in keys {
             let field = format!("{REQUEST_FORMAT}.messageKeys.{key}");
             let Some(name) = target.as_str().filter(|n| !n.is_empty()) else {
-                problems.push(Problem::new(field, "must be a non-empty string: the key to use in each message"));
+                problems.push(Problem::new(
+                    field,
+                    "must be a non-empty string: the key to use in each message",
+                ));
                 continue;
             };
             match key.as_str() {
                 "role" => body.role_key = name.to_owned(),
                 "content" => body.content_key = name.to_owned(),
-                _ => problems.push(Problem::new(field, "unknown message key; only `role` and `content` can be renamed")),
+                _ => problems.push(Problem::new(
+                    field,
+                    "unknown message key; only `role` and `content` can be renamed",
+                )),
             }
         }
     }
@@ -529,7 +690,10 @@ fn object_member<'a>(
     }
 }
 
-fn parse_headers(map: &Map<String, Value>, problems: &mut Vec<Problem>) -> Vec<(HeaderName, HeaderValue)> {
+fn parse_headers(
+    map: &Map<String, Value>,
+    problems: &mut Vec<Problem>,
+) -> Vec<(HeaderName, HeaderValue)> {
     let mut headers = Vec::new();
     for (name, value) in map {
         let field = format!("{REQUEST_FORMAT}.customHeaders.{name}");
@@ -538,7 +702,10 @@ fn parse_headers(map: &Map<String, Value>, problems: &mut Vec<Problem>) -> Vec<(
             Value::Number(n) => n.to_string(),
             Value::Bool(b) => b.to_string(),
             other => {
-                problems.push(Problem::new(field, format!("must be a string, got {}", kind_of(other))));
+                problems.push(Problem::new(
+                    field,
+                    format!("must be a string, got {}", kind_of(other)),
+                ));
                 continue;
             }
         };
@@ -562,28 +729,46 @@ fn parse_headers(map: &Map<String, Value>, problems: &mut Vec<Problem>) -> Vec<(
     headers
 }
 
-fn object<'a>(value: Option<&'a Value>, key: &str, problems: &mut Vec<Problem>) -> Option<&'a Map<String, Value>> {
+fn object<'a>(
+    value: Option<&'a Value>,
+    key: &str,
+    problems: &mut Vec<Problem>,
+) -> Option<&'a Map<String, Value>> {
     match value? {
         Value::Object(map) => Some(map),
         Value::Null => None,
         other => {
-            problems.push(Problem::new(key, format!("must be an object, got {}", kind_of(other))));
+            problems.push(Problem::new(
+                key,
+                format!("must be an object, got {}", kind_of(other)),
+            ));
             None
         }
     }
 }
 
 /// A positive integer member; `None` when absent or null.
-fn positive_integer(map: &Map<String, Value>, key: &str, problems: &mut Vec<Problem>) -> Option<u64> {
+fn positive_integer(
+    map: &Map<String, Value>,
+    key: &str,
+    problems: &mut Vec<Problem>,
+) -> Option<u64> {
     positive_integer_at(map.get(key), key, problems)
 }
 
-fn positive_integer_at(value: Option<&Value>, field: &str, problems: &mut Vec<Problem>) -> Option<u64> {
+fn positive_integer_at(
+    value: Option<&Value>,
+    field: &str,
+    problems: &mut Vec<Problem>,
+) -> Option<u64> {
     match value? {
         Value::Null => None,
         Value::Number(n) if n.as_u64().is_some_and(|v| v > 0) => n.as_u64(),
         other => {
-            problems.push(Problem::new(field, format!("must be a positive whole number, got {other}")));
+            problems.push(Problem::new(
+                field,
+                format!("must be a positive whole number, got {other}"),
+            ));
             None
         }
     }
@@ -603,7 +788,10 @@ fn parse_timeouts(value: Option<&Value>, problems: &mut Vec<Problem>) -> Timeout
                     known.insert(key.as_str(), ms);
                 }
             }
-            _ => problems.push(Problem::new(field, "unknown timeout; use connectMs, firstByteMs, idleMs or totalMs")),
+            _ => problems.push(Problem::new(
+                field,
+                "unknown timeout; use connectMs, firstByteMs, idleMs or totalMs",
+            )),
         }
     }
     let ms = Duration::from_millis;
@@ -642,7 +830,10 @@ fn parse_retry(value: Option<&Value>, problems: &mut Vec<Problem>) -> RetryPolic
                     retry.max_backoff = Duration::from_millis(v);
                 }
             }
-            _ => problems.push(Problem::new(field, "unknown retry setting; use maxRetries, initialBackoffMs or maxBackoffMs")),
+            _ => problems.push(Problem::new(
+                field,
+                "unknown retry setting; use maxRetries, initialBackoffMs or maxBackoffMs",
+            )),
         }
     }
     retry
@@ -655,13 +846,24 @@ fn parse_proxy(map: &Map<String, Value>, problems: &mut Vec<Problem>) -> Option<
         return None;
     }
     match Url::parse(text) {
-        Ok(url) if ["http", "https", "socks5", "socks5h"].contains(&url.scheme()) => Some(text.to_owned()),
+        Ok(url) if ["http", "https", "socks5", "socks5h"].contains(&url.scheme()) => {
+            Some(text.to_owned())
+        }
         Ok(url) => {
-            problems.push(Problem::new(PROXY, format!("unsupported proxy scheme `{}`; use http:// or https://", url.scheme())));
+            problems.push(Problem::new(
+                PROXY,
+                format!(
+                    "unsupported proxy scheme `{}`; use http:// or https://",
+                    url.scheme()
+                ),
+            ));
             None
         }
         Err(e) => {
-            problems.push(Problem::new(PROXY, format!("is not a valid proxy URL: {e}")));
+            problems.push(Problem::new(
+                PROXY,
+                format!("is not a valid proxy URL: {e}"),
+            ));
             None
         }
     }
@@ -678,7 +880,8 @@ mod tests {
 
     #[test]
     fn minimal_settings() {
-        let s = Settings::from_json(&json!({"customEngineServer": "http://127.0.0.1:1/v1"})).unwrap();
+        let s =
+            Settings::from_json(&json!({"customEngineServer": "http://127.0.0.1:1/v1"})).unwrap();
         assert_eq!(s.response_type, ResponseType::Sse);
         assert!(s.token.is_none());
         assert!(s.content_path.is_none());
@@ -694,7 +897,11 @@ mod tests {
             "customEngineRequestFormat": "{not json",
         }));
         let fields: Vec<_> = p.iter().map(|p| p.field.as_str()).collect();
-        assert_eq!(fields, [SERVER, RESPONSE_TYPE, RESPONSE_FORMAT, REQUEST_FORMAT], "{p:?}");
+        assert_eq!(
+            fields,
+            [SERVER, RESPONSE_TYPE, RESPONSE_FORMAT, REQUEST_FORMAT],
+            "{p:?}"
+        );
         assert!(p[2].message.contains("column"), "{}", p[2].message);
     }
 
@@ -708,7 +915,9 @@ mod tests {
 
     #[test]
     fn misplaced_body_field_is_explained() {
-        let p = problems(json!({"customEngineServer": "http://h/", "customEngineRequestFormat": {"model": "x"}}));
+        let p = problems(
+            json!({"customEngineServer": "http://h/", "customEngineRequestFormat": {"model": "x"}}),
+        );
         assert_eq!(p[0].field, "customEngineRequestFormat.model");
         assert!(p[0].message.contains("customFields"));
     }
@@ -721,7 +930,9 @@ mod tests {
 
     #[test]
     fn bad_headers() {
-        let p = problems(json!({"customEngineServer": "http://h/", "customEngineRequestFormat": {"customHeaders": {"X-A": "a\nb", "bad name": "x"}}}));
+        let p = problems(
+            json!({"customEngineServer": "http://h/", "customEngineRequestFormat": {"customHeaders": {"X-A": "a\nb", "bad name": "x"}}}),
+        );
         assert_eq!(p.len(), 2, "{p:?}");
     }
 
@@ -733,7 +944,9 @@ mod tests {
             "customEngineRequestFormat": {"customHeaders": {"x-api-key": "hdr-secret-1", "X-Trace": "visible"}}
         }))
         .unwrap();
-        let out = s.secrets.scrub("sk-secret-token hdr-secret-1 abcdefgh visible");
+        let out = s
+            .secrets
+            .scrub("sk-secret-token hdr-secret-1 abcdefgh visible");
         assert_eq!(out, "sk-…oken hdr…et-1 … visible");
         assert_eq!(s.display_url(), "http://h/x");
     }
@@ -744,7 +957,9 @@ mod tests {
         assert_eq!(s.timeouts.idle, Duration::from_millis(5));
         assert_eq!(s.timeouts.total, Some(Duration::from_millis(9)));
         assert_eq!(s.retry.max_retries, 0);
-        let p = problems(json!({"customEngineServer": "http://h/", "timeouts": {"idle": 5, "connectMs": -1}}));
+        let p = problems(
+            json!({"customEngineServer": "http://h/", "timeouts": {"idle": 5, "connectMs": -1}}),
+        );
         assert_eq!(p.len(), 2);
     }
 }

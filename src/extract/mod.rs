@@ -5,13 +5,23 @@
 //! stream-error check, `finish_reason` and `usage` all read that one value.
 //! It also keeps what is needed to explain an empty answer afterwards
 //! ([`Extractor::verdict`]): how many events there were, whether any was JSON,
-//! whether the path ever selected a node, and the first events as samples.
+//! whether the path ever selected a node, the first events as samples, and
+//! paths that would have matched ([`suggest`]).
+//!
+//! Submodules: [`dialect`] (compiling the paths users paste), [`suggest`],
+//! [`surrogates`] (surrogate pairs split across events).
+
+pub mod dialect;
+pub mod suggest;
+pub mod surrogates;
 
 use std::sync::LazyLock;
 
 use serde_json::Value;
 use serde_json_path::JsonPath;
 
+use self::suggest::Suggestion;
+use self::surrogates::{Joiner, parse_lenient};
 use crate::decode::{Event, ResponseType};
 
 /// A JsonPath as the user wrote it, compiled.
@@ -65,6 +75,7 @@ pub enum Verdict {
         path: String,
         events: usize,
         sample: Vec<String>,
+        suggestions: Vec<Suggestion>,
     },
 }
 
@@ -79,19 +90,30 @@ pub struct Extractor {
     sample: Vec<String>,
     finish_reason: Option<String>,
     usage: Option<Value>,
+    /// Parsed events kept while nothing matched, for suggestions.
+    kept: Vec<Value>,
+    kept_bytes: usize,
+    content_joiner: Joiner,
+    reasoning_joiner: Joiner,
 }
 
 #[derive(Debug)]
 enum ContentPath {
     Configured(CompiledPath),
     /// No path configured: AutoDev's defaults, and raw text for non-JSON data.
-    Default { primary: &'static JsonPath, fallback: Option<&'static JsonPath> },
+    Default {
+        primary: &'static JsonPath,
+        fallback: Option<&'static JsonPath>,
+    },
 }
 
 /// How many events are kept as samples for errors.
 const SAMPLE_EVENTS: usize = 3;
 /// How much of each sample event is kept.
 const SAMPLE_CHARS: usize = 600;
+/// How many parsed events, and how many bytes of them, are kept for suggestions.
+const KEPT_EVENTS: usize = 64;
+const KEPT_BYTES: usize = 512 * 1024;
 
 /// Default path for streams.
 pub const DEFAULT_STREAM_PATH: &str = "$.choices[0].delta.content";
@@ -99,36 +121,15 @@ pub const DEFAULT_STREAM_PATH: &str = "$.choices[0].delta.content";
 /// Jackson mapping aliased `delta` to `message`).
 pub const DEFAULT_JSON_PATH: &str = "$.choices[0].message.content";
 
-static STREAM_PATH: LazyLock<JsonPath> = LazyLock::new(|| JsonPath::parse(DEFAULT_STREAM_PATH).expect("valid path"));
-static JSON_PATH: LazyLock<JsonPath> = LazyLock::new(|| JsonPath::parse(DEFAULT_JSON_PATH).expect("valid path"));
+static STREAM_PATH: LazyLock<JsonPath> =
+    LazyLock::new(|| JsonPath::parse(DEFAULT_STREAM_PATH).expect("valid path"));
+static JSON_PATH: LazyLock<JsonPath> =
+    LazyLock::new(|| JsonPath::parse(DEFAULT_JSON_PATH).expect("valid path"));
 
 impl CompiledPath {
-    /// Compiles a path as users paste it from AutoDev: RFC 9535, plus the
-    /// leading `$` may be left out.
+    /// Compiles a path as users paste it from AutoDev (see [`dialect`]).
     pub fn compile(source: &str) -> Result<CompiledPath, PathError> {
-        let trimmed = source.trim();
-        let lead = source.len() - source.trim_start().len();
-        let (normalized, shift) = if trimmed.starts_with('$') {
-            (trimmed.to_owned(), 0isize)
-        } else if trimmed.starts_with('[') {
-            (format!("${trimmed}"), 1)
-        } else {
-            (format!("$.{trimmed}"), 2)
-        };
-        match JsonPath::parse(&normalized) {
-            Ok(path) => Ok(CompiledPath {
-                source: source.to_owned(),
-                normalized,
-                path,
-            }),
-            Err(e) => {
-                let column = (e.position() as isize - shift).max(0) as usize + lead + 1;
-                Err(PathError {
-                    column,
-                    message: e.message().to_owned(),
-                })
-            }
-        }
+        dialect::compile(source)
     }
 }
 
@@ -140,7 +141,11 @@ impl std::fmt::Display for PathError {
 
 impl Extractor {
     /// An extractor for a body read as `response_type`.
-    pub fn new(content: Option<&CompiledPath>, reasoning: Option<&CompiledPath>, response_type: ResponseType) -> Self {
+    pub fn new(
+        content: Option<&CompiledPath>,
+        reasoning: Option<&CompiledPath>,
+        response_type: ResponseType,
+    ) -> Self {
         let content = match content {
             Some(path) => ContentPath::Configured(path.clone()),
             None if response_type == ResponseType::Json => ContentPath::Default {
@@ -161,6 +166,26 @@ impl Extractor {
             sample: Vec::new(),
             finish_reason: None,
             usage: None,
+            kept: Vec::new(),
+            kept_bytes: 0,
+            content_joiner: Joiner::default(),
+            reasoning_joiner: Joiner::default(),
+        }
+    }
+
+    /// Text held back at the end of the stream (half of a surrogate pair).
+    pub fn flush(&mut self) -> Pieces {
+        Pieces {
+            content: self
+                .content_joiner
+                .finish()
+                .map(String::from)
+                .unwrap_or_default(),
+            reasoning: self
+                .reasoning_joiner
+                .finish()
+                .map(String::from)
+                .unwrap_or_default(),
         }
     }
 
@@ -200,7 +225,7 @@ impl Extractor {
         if data.trim() == "[DONE]" {
             return Outcome::Done;
         }
-        let parsed = serde_json::from_str::<Value>(data).ok();
+        let parsed = parse_lenient(data);
         if event_type.eq_ignore_ascii_case("error") {
             let provider_message = parsed
                 .as_ref()
@@ -221,7 +246,7 @@ impl Extractor {
     /// Lines outside the SSE grammar: a bare JSON error is a stream error, any
     /// other bare JSON document is treated as an event, other text is ignored.
     fn stray(&mut self, text: &str) -> Outcome {
-        let Ok(value) = serde_json::from_str::<Value>(text) else {
+        let Some(value) = parse_lenient(text) else {
             tracing::debug!(bytes = text.len(), "ignoring lines outside the SSE format");
             return Outcome::Text(Pieces::default());
         };
@@ -248,7 +273,9 @@ impl Extractor {
         }
         let mut pieces = Pieces::default();
         let matched = match &self.content {
-            ContentPath::Configured(path) => collect_strings(&path.path, value, &mut pieces.content),
+            ContentPath::Configured(path) => {
+                collect_strings(&path.path, value, &mut pieces.content)
+            }
             ContentPath::Default { primary, fallback } => {
                 collect_strings(primary, value, &mut pieces.content)
                     || fallback.is_some_and(|f| collect_strings(f, value, &mut pieces.content))
@@ -258,7 +285,15 @@ impl Extractor {
         if let Some(reasoning) = &self.reasoning {
             collect_strings(&reasoning.path, value, &mut pieces.reasoning);
         }
+        self.content_joiner.join(&mut pieces.content);
+        self.reasoning_joiner.join(&mut pieces.reasoning);
         self.note_metadata(value);
+        if self.matched {
+            self.kept = Vec::new();
+        } else if self.kept.len() < KEPT_EVENTS && self.kept_bytes + data.len() <= KEPT_BYTES {
+            self.kept_bytes += data.len();
+            self.kept.push(value.clone());
+        }
         Outcome::Text(pieces)
     }
 
@@ -308,10 +343,15 @@ impl Extractor {
             });
         }
         if !self.matched {
+            let normalized = match &self.content {
+                ContentPath::Configured(p) => p.normalized.as_str(),
+                ContentPath::Default { .. } => self.content_path(),
+            };
             return Some(Verdict::NoMatch {
                 path: self.content_path().to_owned(),
                 events: self.events,
                 sample: self.sample.clone(),
+                suggestions: suggest::suggest(&self.kept, normalized),
             });
         }
         None
@@ -353,7 +393,11 @@ pub fn provider_message(value: &Value) -> Option<String> {
         Value::Array(items) => items.first()?,
         other => other,
     };
-    let text = |v: Option<&Value>| v.and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned);
+    let text = |v: Option<&Value>| {
+        v.and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
     text(value.pointer("/error/message"))
         .or_else(|| text(value.get("error")))
         .or_else(|| text(value.get("message")))
@@ -388,24 +432,17 @@ mod tests {
     }
 
     #[test]
-    fn compile_reports_column_in_user_text() {
-        let err = CompiledPath::compile("$.choices[0.delta").unwrap_err();
-        assert!(err.column >= 10, "{err}");
-        let ok = CompiledPath::compile("choices[0].delta.content").unwrap();
-        assert_eq!(ok.normalized, "$.choices[0].delta.content");
-        let ok = CompiledPath::compile("['a']").unwrap();
-        assert_eq!(ok.normalized, "$['a']");
-        let e1 = CompiledPath::compile("$.a[").unwrap_err();
-        let e2 = CompiledPath::compile("a[").unwrap_err();
-        assert_eq!(e1.column - 2, e2.column, "{e1} / {e2}");
-    }
-
-    #[test]
     fn strings_append_nulls_do_not() {
         let path = CompiledPath::compile("$.choices[0].delta.content").unwrap();
         let mut x = Extractor::new(Some(&path), None, ResponseType::Sse);
-        assert_eq!(text(x.apply(&data(r#"{"choices":[{"delta":{"content":null}}]}"#))), "");
-        assert_eq!(text(x.apply(&data(r#"{"choices":[{"delta":{"content":"Hi"}}]}"#))), "Hi");
+        assert_eq!(
+            text(x.apply(&data(r#"{"choices":[{"delta":{"content":null}}]}"#))),
+            ""
+        );
+        assert_eq!(
+            text(x.apply(&data(r#"{"choices":[{"delta":{"content":"Hi"}}]}"#))),
+            "Hi"
+        );
         assert_eq!(text(x.apply(&data(r#"{"choices":[]}"#))), "");
         assert_eq!(x.apply(&data(" [DONE] ")), Outcome::Done);
         assert_eq!(x.verdict(), None);
@@ -415,7 +452,10 @@ mod tests {
     fn several_matches_are_joined() {
         let path = CompiledPath::compile("$.parts[*].text").unwrap();
         let mut x = Extractor::new(Some(&path), None, ResponseType::Sse);
-        assert_eq!(text(x.apply(&data(r#"{"parts":[{"text":"a"},{"x":1},{"text":"b"}]}"#))), "ab");
+        assert_eq!(
+            text(x.apply(&data(r#"{"parts":[{"text":"a"},{"x":1},{"text":"b"}]}"#))),
+            "ab"
+        );
     }
 
     #[test]
@@ -426,7 +466,10 @@ mod tests {
         assert_eq!(x.verdict(), None);
         let mut y = Extractor::new(Some(&path), None, ResponseType::Sse);
         y.apply(&data(r#"{"b":"x"}"#));
-        assert!(matches!(y.verdict(), Some(Verdict::NoMatch { events: 1, .. })));
+        assert!(matches!(
+            y.verdict(),
+            Some(Verdict::NoMatch { events: 1, .. })
+        ));
     }
 
     #[test]
@@ -434,25 +477,42 @@ mod tests {
         let mut x = Extractor::new(None, None, ResponseType::Sse);
         let err = x.apply(&Event::Data {
             event_type: "error".into(),
-            data: r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#.into(),
+            data: r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#
+                .into(),
         });
-        assert!(matches!(err, Outcome::Error { provider_message, .. } if provider_message == "Overloaded"));
+        assert!(
+            matches!(err, Outcome::Error { provider_message, .. } if provider_message == "Overloaded")
+        );
         let err = x.apply(&data(r#"{"error":"model not found"}"#));
-        assert!(matches!(err, Outcome::Error { provider_message, .. } if provider_message == "model not found"));
-        let ok = x.apply(&data(r#"{"error":null,"choices":[{"delta":{"content":"x"}}]}"#));
+        assert!(
+            matches!(err, Outcome::Error { provider_message, .. } if provider_message == "model not found")
+        );
+        let ok = x.apply(&data(
+            r#"{"error":null,"choices":[{"delta":{"content":"x"}}]}"#,
+        ));
         assert_eq!(text(ok), "x");
-        let stray = x.apply(&Event::Stray("{\n \"error\": {\"code\": 499, \"message\": \"cancelled\"}\n}".into()));
-        assert!(matches!(stray, Outcome::Error { provider_message, .. } if provider_message == "cancelled"));
+        let stray = x.apply(&Event::Stray(
+            "{\n \"error\": {\"code\": 499, \"message\": \"cancelled\"}\n}".into(),
+        ));
+        assert!(
+            matches!(stray, Outcome::Error { provider_message, .. } if provider_message == "cancelled")
+        );
     }
 
     #[test]
     fn default_paths_and_raw_text() {
         let mut x = Extractor::new(None, None, ResponseType::Sse);
         assert_eq!(text(x.apply(&data("plain words"))), "plain words");
-        assert_eq!(text(x.apply(&data(r#"{"choices":[{"message":{"content":"m"}}]}"#))), "m");
+        assert_eq!(
+            text(x.apply(&data(r#"{"choices":[{"message":{"content":"m"}}]}"#))),
+            "m"
+        );
         let mut j = Extractor::new(None, None, ResponseType::Json);
         assert_eq!(j.content_path(), DEFAULT_JSON_PATH);
-        assert_eq!(text(j.apply(&data(r#"{"choices":[{"message":{"content":"full"}}]}"#))), "full");
+        assert_eq!(
+            text(j.apply(&data(r#"{"choices":[{"message":{"content":"full"}}]}"#))),
+            "full"
+        );
     }
 
     #[test]
@@ -462,13 +522,18 @@ mod tests {
         let path = CompiledPath::compile("$.a").unwrap();
         let mut y = Extractor::new(Some(&path), None, ResponseType::Sse);
         y.apply(&data("not json"));
-        assert!(matches!(y.verdict(), Some(Verdict::NotJson { events: 1, .. })));
+        assert!(matches!(
+            y.verdict(),
+            Some(Verdict::NotJson { events: 1, .. })
+        ));
     }
 
     #[test]
     fn finish_reason_and_usage() {
         let mut x = Extractor::new(None, None, ResponseType::Sse);
-        x.apply(&data(r#"{"choices":[{"delta":{},"finish_reason":"stop"}]}"#));
+        x.apply(&data(
+            r#"{"choices":[{"delta":{},"finish_reason":"stop"}]}"#,
+        ));
         x.apply(&data(r#"{"choices":[],"usage":{"total_tokens":3}}"#));
         assert_eq!(x.finish_reason(), Some("stop"));
         assert_eq!(x.take_usage(), Some(serde_json::json!({"total_tokens":3})));
@@ -477,11 +542,26 @@ mod tests {
     #[test]
     fn provider_messages() {
         use serde_json::json;
-        assert_eq!(provider_message(&json!({"error":{"message":"a"}})).as_deref(), Some("a"));
-        assert_eq!(provider_message(&json!({"error":"b"})).as_deref(), Some("b"));
-        assert_eq!(provider_message(&json!({"message":"c"})).as_deref(), Some("c"));
-        assert_eq!(provider_message(&json!({"detail":"d"})).as_deref(), Some("d"));
-        assert_eq!(provider_message(&json!([{"error":{"message":"e"}}])).as_deref(), Some("e"));
+        assert_eq!(
+            provider_message(&json!({"error":{"message":"a"}})).as_deref(),
+            Some("a")
+        );
+        assert_eq!(
+            provider_message(&json!({"error":"b"})).as_deref(),
+            Some("b")
+        );
+        assert_eq!(
+            provider_message(&json!({"message":"c"})).as_deref(),
+            Some("c")
+        );
+        assert_eq!(
+            provider_message(&json!({"detail":"d"})).as_deref(),
+            Some("d")
+        );
+        assert_eq!(
+            provider_message(&json!([{"error":{"message":"e"}}])).as_deref(),
+            Some("e")
+        );
         assert_eq!(provider_message(&json!({"x":1})), None);
     }
 }

@@ -1,0 +1,260 @@
+//! The JSON Schema of the `settings` object, generated from these types.
+//!
+//! These types describe every accepted form for client authors and IDE
+//! settings UIs; parsing itself is done field by field in [`super`] so that
+//! every problem can be reported at once. A test keeps the two in step (every
+//! key the parser accepts is described here) and keeps the committed
+//! `protocol/settings.schema.json` equal to [`settings_schema`].
+
+use std::collections::BTreeMap;
+
+use schemars::{JsonSchema, schema_for};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Settings of one LLM server, in any of AutoDev's forms: the v1 "Custom LLM
+/// Server" dialog fields, a 2.x `customLlms` entry, or the 2.2 `customRequest`
+/// form, optionally starting from a built-in `preset`.
+#[derive(Debug, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(title = "llm-sidecar settings")]
+pub struct SettingsSchema {
+    /// The full endpoint URL (http or https); the request is POSTed to it as written.
+    /// Example: `https://api.deepseek.com/v1/chat/completions`.
+    #[schemars(url)]
+    pub custom_engine_server: Option<String>,
+    /// The API token, sent as `Authorization: Bearer <token>` when non-empty.
+    pub custom_engine_token: Option<String>,
+    /// What the server answers with. Default `SSE`. If the response's
+    /// Content-Type says otherwise, the body is read as what it is.
+    pub custom_engine_response_type: Option<ResponseTypeName>,
+    /// JsonPath of the text in each event (RFC 9535; a missing leading `$` and
+    /// Jayway's `[?(...)]` filters are accepted). Empty: `$.choices[0].delta.content`
+    /// for streams, `$.choices[0].message.content` for JSON bodies.
+    pub custom_engine_response_format: Option<String>,
+    /// The request format: a JSON string (as AutoDev's dialog stores it) or an object.
+    pub custom_engine_request_format: Option<RequestFormatInput>,
+    /// JsonPath of reasoning text in each event, streamed with `kind: "reasoning"`,
+    /// e.g. `$.choices[0].delta.reasoning_content`.
+    pub reasoning_format: Option<String>,
+    /// A built-in starting point (see `llm/presets`) that the other fields override,
+    /// e.g. `deepseek`, `openai`, `ollama`, `anthropic`.
+    pub preset: Option<String>,
+    /// Shortcut for `customFields.model`.
+    pub model: Option<String>,
+    /// The header that carries the token. Default `Authorization` (as `Bearer <token>`);
+    /// any other name carries the bare token (`api-key` for Azure, `x-api-key` for Anthropic).
+    pub token_header: Option<String>,
+    /// When set, system messages are sent in this top-level body field instead of
+    /// `messages` (Anthropic: `system`).
+    pub system_field: Option<String>,
+    /// Time limits in milliseconds.
+    pub timeouts: Option<TimeoutsSchema>,
+    /// Retries of connect failures and HTTP 429/500/502/503/504, only while no text was sent.
+    pub retry: Option<RetrySchema>,
+    /// Largest single SSE event or NDJSON line, in bytes. Default 8 MiB.
+    #[schemars(range(min = 1))]
+    pub max_event_bytes: Option<u64>,
+    /// Largest response body, in bytes. Default 64 MiB.
+    #[schemars(range(min = 1))]
+    pub max_response_bytes: Option<u64>,
+    /// Proxy URL for this server; overrides `HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY`.
+    pub proxy: Option<String>,
+    /// Path of a PEM bundle of extra trusted root certificates (corporate proxies,
+    /// self-signed local servers), added to the platform's roots.
+    pub ca_certificates: Option<String>,
+
+    /// `customLlms` entry: the name requests use to pick it (`"llm": name`).
+    pub name: Option<String>,
+    /// `customLlms` entry: a description (not used).
+    pub description: Option<String>,
+    /// `customLlms` entry: the endpoint URL (same as `customEngineServer`).
+    pub url: Option<String>,
+    /// `customLlms` entry: the token (`auth.token`); `auth.type` is not read (always Bearer).
+    pub auth: Option<AuthSchema>,
+    /// `customLlms` entry: the request format as a JSON string (same as `customEngineRequestFormat`).
+    pub request_format: Option<RequestFormatInput>,
+    /// `customLlms` entry: the JsonPath (same as `customEngineResponseFormat`).
+    pub response_format: Option<String>,
+    /// Alias of `customEngineResponseType`.
+    pub response_type: Option<ResponseTypeName>,
+    /// `customLlms` entry: what the entry is for; requests may pick the first entry of a type.
+    pub model_type: Option<ModelType>,
+    /// AutoDev 2.2: headers, body fields and the stream flag.
+    pub custom_request: Option<CustomRequestSchema>,
+    /// AutoDev 2.2: sent as `max_tokens` unless the body has it.
+    #[schemars(range(min = 1))]
+    pub max_tokens: Option<u64>,
+}
+
+/// The response types.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub enum ResponseTypeName {
+    /// Server-sent events (`text/event-stream`).
+    #[serde(rename = "SSE")]
+    Sse,
+    /// One JSON document.
+    #[serde(rename = "JSON")]
+    Json,
+    /// One JSON object per line (Ollama's native API).
+    #[serde(rename = "NDJSON")]
+    Ndjson,
+}
+
+/// The request format, as a JSON string or as an object.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum RequestFormatInput {
+    /// The JSON text of a request format object.
+    Text(String),
+    Object(RequestFormat),
+}
+
+/// How the request body and headers are built.
+#[derive(Debug, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RequestFormat {
+    /// Added at the top level of the body (any JSON values); `messages` cannot be replaced.
+    /// `stream` is sent only if given here.
+    pub custom_fields: Option<BTreeMap<String, Value>>,
+    /// Extra headers; each replaces a header of the same name, `Authorization` included.
+    pub custom_headers: Option<BTreeMap<String, String>>,
+    /// Renames the keys inside each message.
+    pub message_keys: Option<MessageKeys>,
+    /// A whole-body template that replaces the default body; a value that is exactly
+    /// `"$content"` (top level or one level deep) becomes the last message's text.
+    pub fields: Option<BTreeMap<String, Value>>,
+}
+
+/// The keys of each message.
+#[derive(Debug, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MessageKeys {
+    /// Default `role`.
+    pub role: Option<String>,
+    /// Default `content`.
+    pub content: Option<String>,
+}
+
+/// Time limits in milliseconds.
+#[derive(Debug, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TimeoutsSchema {
+    /// TCP and TLS connection. Default 10000.
+    #[schemars(range(min = 1))]
+    pub connect_ms: Option<u64>,
+    /// Until the response's first byte. Default 60000.
+    #[schemars(range(min = 1))]
+    pub first_byte_ms: Option<u64>,
+    /// Longest silence between two reads of the body. Default 60000.
+    #[schemars(range(min = 1))]
+    pub idle_ms: Option<u64>,
+    /// The whole completion. Default: none.
+    #[schemars(range(min = 1))]
+    pub total_ms: Option<u64>,
+}
+
+/// Retry policy.
+#[derive(Debug, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RetrySchema {
+    /// Default 2.
+    #[schemars(range(max = 10))]
+    pub max_retries: Option<u32>,
+    /// First wait, doubled each time, with jitter. Default 500. A `Retry-After` header wins (capped at 60 s).
+    #[schemars(range(min = 1))]
+    pub initial_backoff_ms: Option<u64>,
+    /// Longest computed wait. Default 8000.
+    #[schemars(range(min = 1))]
+    pub max_backoff_ms: Option<u64>,
+}
+
+/// A `customLlms` entry's `auth`.
+#[derive(Debug, Default, Serialize, Deserialize, JsonSchema)]
+pub struct AuthSchema {
+    /// Not read: the token is always sent as Bearer (use `tokenHeader` for another header).
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub token: Option<String>,
+}
+
+/// AutoDev's model types.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub enum ModelType {
+    Default,
+    Plan,
+    Act,
+    Completion,
+    Embedding,
+    FastApply,
+    Others,
+}
+
+/// AutoDev 2.2's custom request.
+#[derive(Debug, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CustomRequestSchema {
+    /// Extra headers (as `customHeaders`).
+    pub headers: Option<BTreeMap<String, String>>,
+    /// Body fields (as `customFields`).
+    pub body: Option<BTreeMap<String, Value>>,
+    /// Sent as the body's `stream` unless the body has it; `false` also means a JSON response.
+    pub stream: Option<bool>,
+}
+
+/// The schema, as pretty-printed JSON with a trailing newline.
+pub fn settings_schema() -> String {
+    let schema = schema_for!(SettingsSchema);
+    let mut text = serde_json::to_string_pretty(&schema).expect("a schema serialises");
+    text.push('\n');
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Where the committed schema lives.
+    const COMMITTED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/protocol/settings.schema.json");
+
+    #[test]
+    fn committed_schema_is_current() {
+        let generated = settings_schema();
+        if std::env::var_os("UPDATE_SCHEMA").is_some() {
+            std::fs::write(COMMITTED, &generated).expect("write the schema");
+        }
+        let committed = std::fs::read_to_string(COMMITTED).unwrap_or_default();
+        assert!(
+            committed == generated,
+            "protocol/settings.schema.json is out of date: run `UPDATE_SCHEMA=1 cargo test --lib committed_schema` (or `cargo run -- schema > protocol/settings.schema.json`) and commit it"
+        );
+    }
+
+    #[test]
+    fn schema_describes_every_accepted_key() {
+        let schema: Value = serde_json::from_str(&settings_schema()).unwrap();
+        let properties = schema["properties"].as_object().unwrap();
+        for key in super::super::KNOWN_KEYS {
+            assert!(
+                properties.contains_key(*key),
+                "the schema does not describe `{key}`"
+            );
+        }
+        for key in [
+            "url",
+            "auth",
+            "requestFormat",
+            "responseFormat",
+            "responseType",
+            "customRequest",
+            "maxTokens",
+            "name",
+            "modelType",
+        ] {
+            assert!(
+                properties.contains_key(key),
+                "the schema does not describe `{key}`"
+            );
+        }
+    }
+}
