@@ -598,7 +598,6 @@ impl Engine {
                     decoder.finish(&mut events)
                 }
             };
-            fed.map_err(|e| out.fail(decode_failure(e)))?;
             let extractor = extractor.get_or_insert_with(|| {
                 Extractor::new(
                     settings.content_path.as_ref(),
@@ -634,6 +633,8 @@ impl Engine {
                     }
                 }
             }
+            // Events completed before a decode error still count.
+            fed.map_err(|e| out.fail(decode_failure(e)))?;
         }
         let extractor = extractor.as_mut().expect("the loop ran at least once");
         let held = extractor.flush();
