@@ -9,7 +9,8 @@
 //! the engine times phases itself), 307/308 redirects followed with the body,
 //! other redirects returned as they are (turning a POST into a GET would lose
 //! the prompt), gzip and brotli decoded, `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY`
-//! honoured unless `proxy` is set.
+//! honoured; a `proxy` setting replaces the first two (`NO_PROXY` still
+//! applies) and `"none"` connects directly.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -46,6 +47,9 @@ pub enum ClientError {
     #[error("cannot create the HTTP client: {0}")]
     Build(String),
 }
+
+/// The `proxy` value that means: connect directly, ignoring the environment.
+pub const DIRECT: &str = "none";
 
 /// How many redirects are followed at most.
 const MAX_REDIRECTS: usize = 10;
@@ -85,10 +89,15 @@ fn build(network: &NetworkConfig, connect_timeout: Duration) -> Result<Client, C
         .redirect(policy)
         .tcp_nodelay(true)
         .pool_idle_timeout(Duration::from_secs(90));
-    if let Some(proxy) = &network.proxy {
-        let proxy =
-            reqwest::Proxy::all(proxy.as_str()).map_err(|e| ClientError::Proxy(e.to_string()))?;
-        builder = builder.proxy(proxy);
+    match network.proxy.as_deref() {
+        None => {}
+        Some(DIRECT) => builder = builder.no_proxy(),
+        Some(url) => {
+            let proxy = reqwest::Proxy::all(url)
+                .map_err(|e| ClientError::Proxy(e.to_string()))?
+                .no_proxy(reqwest::NoProxy::from_env());
+            builder = builder.proxy(proxy);
+        }
     }
     if let Some(path) = &network.ca_certificates {
         let shown = path.display().to_string();

@@ -845,6 +845,9 @@ fn parse_proxy(map: &Map<String, Value>, problems: &mut Vec<Problem>) -> Option<
     if text.is_empty() {
         return None;
     }
+    if text.eq_ignore_ascii_case(crate::client::DIRECT) {
+        return Some(crate::client::DIRECT.to_owned());
+    }
     match Url::parse(text) {
         Ok(url) if ["http", "https", "socks5", "socks5h"].contains(&url.scheme()) => {
             Some(text.to_owned())

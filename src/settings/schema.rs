@@ -58,7 +58,8 @@ pub struct SettingsSchema {
     /// Largest response body, in bytes. Default 64 MiB.
     #[schemars(range(min = 1))]
     pub max_response_bytes: Option<u64>,
-    /// Proxy URL for this server; overrides `HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY`.
+    /// Proxy URL for this server; replaces `HTTPS_PROXY` / `HTTP_PROXY` (`NO_PROXY` still
+    /// applies). `"none"` connects directly, ignoring the environment.
     pub proxy: Option<String>,
     /// Path of a PEM bundle of extra trusted root certificates (corporate proxies,
     /// self-signed local servers), added to the platform's roots.
