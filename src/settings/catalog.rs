@@ -123,51 +123,46 @@ impl Catalog {
         let mut merged = Map::new();
         let mut origins = Origins::default();
         let mut any = false;
-        let mut layer = |value: &Value, prefix: &str, problems: &mut Vec<Problem>| {
-            let mut found = Vec::new();
-            let (map, layer_origins) = canonical(value, &mut found);
-            problems.extend(found.into_iter().map(|mut p| {
-                p.field = format!("{prefix}{}", p.field);
-                p
-            }));
+        let mut layer = |value: &Value, problems: &mut Vec<Problem>| {
+            let (map, layer_origins) = canonical(value, problems);
             merge(&mut merged, map);
             origins.extend(layer_origins);
         };
 
-        if let Some(name) = selection.llm {
-            match self.entry_named(name) {
-                Some(entry) => {
-                    any = true;
-                    layer(&Value::Object(entry.clone()), "", &mut problems);
-                }
-                None => problems.push(Problem::new(
+        let entry = match (selection.llm, selection.model_type) {
+            (Some(name), _) => Some(self.entry_named(name).ok_or_else(|| {
+                Problem::new(
                     "llm",
                     format!(
                         "no customLlms entry is named `{name}`; {}",
                         self.known_names()
                     ),
-                )),
-            }
-        } else if let Some(model_type) = selection.model_type {
-            match self.entry_of_type(model_type) {
-                Some(entry) => {
-                    any = true;
-                    layer(&Value::Object(entry.clone()), "", &mut problems);
-                }
-                None => problems.push(Problem::new(
+                )
+            })),
+            (None, Some(model_type)) => Some(self.entry_of_type(model_type).ok_or_else(|| {
+                Problem::new(
                     "modelType",
                     format!(
                         "no customLlms entry has modelType `{model_type}`; {}",
                         self.known_types()
                     ),
-                )),
+                )
+            })),
+            (None, None) => None,
+        };
+        match entry {
+            Some(Ok(entry)) => {
+                any = true;
+                layer(&Value::Object(entry.clone()), &mut problems);
             }
+            Some(Err(problem)) => problems.push(problem),
+            None => {}
         }
         if let Some(name) = selection.profile {
             match self.profiles.get(name) {
                 Some(profile) => {
                     any = true;
-                    layer(profile, "", &mut problems);
+                    layer(profile, &mut problems);
                 }
                 None => {
                     let known: Vec<&String> = self.profiles.keys().collect();
@@ -180,7 +175,7 @@ impl Catalog {
         }
         if let Some(settings) = selection.settings.filter(|s| !s.is_null()) {
             any = true;
-            layer(settings, "", &mut problems);
+            layer(settings, &mut problems);
         }
         if !any {
             if problems.is_empty() {
