@@ -222,7 +222,7 @@ impl Methods {
             "llm/complete" => self.complete(id, params, tx, cancel).await,
             "llm/testConnection" => self.test_connection(id, params, cancel).await,
             "llm/validateSettings" => self.validate(id, params),
-            "llm/presets" => response(id, &presets_result()),
+            "llm/presets" => response(id, &presets::listing()),
             PANIC_METHOD if test_hooks() => panic!("panic requested through {PANIC_METHOD}"),
             _ => error(
                 id,
@@ -339,18 +339,6 @@ impl Methods {
         }
         response(id, &report)
     }
-}
-
-/// The `llm/presets` result.
-fn presets_result() -> Value {
-    let list: Vec<Value> = presets::all()
-        .iter()
-        .map(|p| {
-            json!({"name": p.name, "aliases": p.aliases, "description": p.description,
-                "urlHint": p.url_hint, "docs": p.docs, "settings": p.settings})
-        })
-        .collect();
-    json!({"presets": list})
 }
 
 fn params_object(params: Value, problems: &mut Vec<Problem>) -> Option<Map<String, Value>> {
@@ -508,19 +496,5 @@ mod tests {
         ]);
         assert_eq!(e.data["kind"], "invalid_settings");
         assert_eq!(e.code, code::INVALID_PARAMS);
-    }
-
-    #[test]
-    fn presets_are_listed() {
-        let result = presets_result();
-        let names: Vec<&str> = result["presets"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| p["name"].as_str().unwrap())
-            .collect();
-        for expected in ["deepseek", "openai", "ollama", "anthropic"] {
-            assert!(names.contains(&expected), "{names:?}");
-        }
     }
 }
