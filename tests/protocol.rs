@@ -72,7 +72,10 @@ fn initialized_accepts_absent_empty_object_and_empty_array_params() {
     // Notifications are never answered: the next message must be the answer to this request.
     let ping = sidecar.request("test/ping", None);
     let next = sidecar.next_message(WAIT).expect("a message");
-    assert_eq!(next["id"], ping, "expected only the ping's answer, got {next}");
+    assert_eq!(
+        next["id"], ping,
+        "expected only the ping's answer, got {next}"
+    );
     assert_eq!(next["error"]["code"], json!(METHOD_NOT_FOUND));
     assert_eq!(sidecar.finish().code(), Some(0));
 }
@@ -116,12 +119,20 @@ fn exit_without_shutdown_exits_with_code_1() {
 #[test]
 fn end_of_stdin_exits_with_code_0() {
     let mut sidecar = Sidecar::spawn();
-    assert_eq!(sidecar.finish().code(), Some(0), "exit code on EOF before any request");
+    assert_eq!(
+        sidecar.finish().code(),
+        Some(0),
+        "exit code on EOF before any request"
+    );
 
     let mut sidecar = Sidecar::spawn();
     let id = sidecar.request("initialize", json!({}));
     sidecar.wait_response(&id, WAIT).result();
-    assert_eq!(sidecar.finish().code(), Some(0), "exit code on EOF after initialize");
+    assert_eq!(
+        sidecar.finish().code(),
+        Some(0),
+        "exit code on EOF after initialize"
+    );
 }
 
 #[test]
@@ -164,13 +175,17 @@ fn frames_split_across_writes_and_batched_in_one_write_are_read() {
     for piece in one.chunks(7) {
         sidecar.write_raw(piece);
     }
-    let first = sidecar.next_message(WAIT).expect("answer to the split frame");
+    let first = sidecar
+        .next_message(WAIT)
+        .expect("answer to the split frame");
     assert_eq!(first["id"], json!(1));
 
     sidecar.write_raw(&[two, one].concat());
     let mut ids: Vec<i64> = (0..2)
         .map(|_| {
-            let msg = sidecar.next_message(WAIT).expect("answer to a batched frame");
+            let msg = sidecar
+                .next_message(WAIT)
+                .expect("answer to a batched frame");
             assert_eq!(msg["error"]["code"], json!(METHOD_NOT_FOUND), "{msg}");
             msg["id"].as_i64().expect("integer id")
         })
@@ -190,10 +205,9 @@ fn malformed_json_gets_parse_error_and_the_server_keeps_serving() {
     ] {
         let before = sidecar.transcript().len();
         sidecar.write_frame(body);
-        let index = sidecar.wait_for(WAIT, "the -32700 answer", |msg| {
+        let index = sidecar.wait_for_from(before, WAIT, "the -32700 answer", |msg| {
             msg["error"]["code"] == json!(PARSE_ERROR)
         });
-        assert!(index >= before, "a new -32700 answer");
         assert_eq!(
             sidecar.transcript()[index]["id"],
             Value::Null,
@@ -250,7 +264,9 @@ fn a_message_that_is_not_a_request_gets_invalid_request() {
     ] {
         let id = body["id"].clone();
         sidecar.send(&body);
-        sidecar.wait_response(&id, WAIT).expect_code(INVALID_REQUEST);
+        sidecar
+            .wait_response(&id, WAIT)
+            .expect_code(INVALID_REQUEST);
     }
     assert_still_serving(&mut sidecar);
     assert_eq!(sidecar.finish().code(), Some(0));
@@ -290,4 +306,41 @@ fn llm_complete_works_before_initialize_and_stdout_carries_only_frames() {
         "chunks, the llm/complete answer, the parse error and the ping answer: {:?}",
         sidecar.transcript()
     );
+}
+
+#[test]
+fn log_level_comes_from_llm_sidecar_log_then_rust_log_and_defaults_to_info() {
+    // A Content-Type mismatch logs a warning: shown at `info` and `warn`, hidden at `error`.
+    let mock = MockLlm::always(MockResponse::json(200, openai_message("x")));
+    let cases = [
+        (None, None, true),
+        (Some("error"), None, false),
+        (None, Some("error"), false),
+        (Some("warn"), Some("error"), true),
+        (Some("error"), Some("info"), false),
+    ];
+    let mut failures = Vec::new();
+    for (sidecar_log, rust_log, expect_warning) in cases {
+        let mut builder = Sidecar::builder();
+        if let Some(level) = sidecar_log {
+            builder = builder.env("LLM_SIDECAR_LOG", level);
+        }
+        if let Some(level) = rust_log {
+            builder = builder.env("RUST_LOG", level);
+        }
+        let mut sidecar = builder.spawn();
+        let settings = Settings::sse(mock.url("/v1"), MESSAGE_PATH);
+        assert_eq!(
+            sidecar.complete(settings.params().build()).result()["text"],
+            "x"
+        );
+        assert_eq!(sidecar.finish().code(), Some(0));
+        let warned = sidecar.full_stderr().lines().any(is_content_type_warning);
+        if warned != expect_warning {
+            failures.push(format!(
+                "LLM_SIDECAR_LOG={sidecar_log:?} RUST_LOG={rust_log:?}: warning logged: {warned}"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -34,7 +34,11 @@ impl Capture {
         let reply = self.sidecar.complete(params);
         assert_eq!(reply.result()["text"], "ok");
         let requests = self.mock.wait_for_requests(before + 1, WAIT);
-        assert_eq!(requests.len(), before + 1, "one HTTP request per completion");
+        assert_eq!(
+            requests.len(),
+            before + 1,
+            "one HTTP request per completion"
+        );
         requests.into_iter().last().unwrap()
     }
 
@@ -214,11 +218,12 @@ fn custom_headers_replace_same_name_headers_case_insensitively() {
     let mut capture = Capture::new();
     let request = capture.capture(
         |s| {
-            s.token("sk-secret").request_format(json!({"customHeaders": {
-                "authorization": "Basic dXNlcjpwYXNz",
-                "X-Api-Key": "key-1",
-                "CONTENT-TYPE": "application/vnd.test+json"
-            }}))
+            s.token("sk-secret")
+                .request_format(json!({"customHeaders": {
+                    "authorization": "Basic dXNlcjpwYXNz",
+                    "X-Api-Key": "key-1",
+                    "CONTENT-TYPE": "application/vnd.test+json"
+                }}))
         },
         user("hi"),
     );
@@ -274,7 +279,12 @@ fn request_format_may_be_a_json_string_or_an_object() {
         user("hi"),
     );
 
-    let expected = json!({"model": "glm-4", "stream": true, "temperature": 0.0, "messages": [{"r": "user", "c": "hi"}]});
+    let expected = json!({
+        "model": "glm-4",
+        "stream": true,
+        "temperature": 0.0,
+        "messages": [{"r": "user", "c": "hi"}]
+    });
     for request in [&as_object, &as_string, &as_pretty_string] {
         assert_eq!(request.json(), &expected);
         assert_eq!(request.header_values("x-trace"), ["abc"]);

@@ -35,13 +35,13 @@ fn column(message: &str) -> Option<usize> {
     digits.parse().ok()
 }
 
-/// Asserts `message` names the column of a JsonPath error at 0-based `position`. The protocol does
-/// not say whether columns count from 0 or 1, so both are accepted.
+/// Asserts `message` names the 1-based column of a JsonPath error at 0-based byte `position`.
 fn assert_names_column(message: &str, position: usize) {
-    let column = column(message).unwrap_or_else(|| panic!("no `column N` in {message:?}"));
-    assert!(
-        column == position || column == position + 1,
-        "column {column} for an error at offset {position}: {message:?}"
+    assert_eq!(
+        column(message),
+        Some(position + 1),
+        "expected `column {}` in {message:?}",
+        position + 1
     );
 }
 
@@ -83,8 +83,16 @@ fn a_jsonpath_syntax_error_names_its_column() {
     let url = mock.url("/v1");
     let cases = [
         ("customEngineResponseFormat", "$.choices[0].delta.]", 19),
-        ("customEngineResponseFormat", "$.choices[0].delta.content]", 26),
-        ("reasoningFormat", "$.choices[0].delta.reasoning_content[", 36),
+        (
+            "customEngineResponseFormat",
+            "$.choices[0].delta.content]",
+            26,
+        ),
+        (
+            "reasoningFormat",
+            "$.choices[0].delta.reasoning_content[",
+            36,
+        ),
     ];
     for (field, path, position) in cases {
         let settings = Settings::sse(url.clone(), DELTA_PATH).set(field, path);
@@ -92,7 +100,10 @@ fn a_jsonpath_syntax_error_names_its_column() {
         let problems = problems(reply.expect_error(INVALID_PARAMS, "invalid_settings"));
         assert_names_column(message_for(&problems, field), position);
     }
-    assert!(mock.requests().is_empty(), "no HTTP request for bad settings");
+    assert!(
+        mock.requests().is_empty(),
+        "no HTTP request for bad settings"
+    );
     assert_still_serving(&mut sidecar);
 }
 
@@ -108,7 +119,9 @@ fn each_bad_setting_is_reported_under_its_own_field() {
         ),
         (
             "customEngineServer",
-            good().set("customEngineServer", "ftp://127.0.0.1/v1").into(),
+            good()
+                .set("customEngineServer", "ftp://127.0.0.1/v1")
+                .into(),
         ),
         (
             "customEngineServer",
@@ -155,7 +168,10 @@ fn each_bad_setting_is_reported_under_its_own_field() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    assert!(mock.requests().is_empty(), "no HTTP request for bad settings");
+    assert!(
+        mock.requests().is_empty(),
+        "no HTTP request for bad settings"
+    );
     assert_still_serving(&mut sidecar);
 }
 

@@ -91,7 +91,11 @@ pub fn load_all() -> Vec<Fixture> {
     let bodies_on_disk = std::fs::read_dir(&dir)
         .unwrap()
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|n| [".sse", ".json", ".ndjson"].iter().any(|ext| n.ends_with(ext)))
+        .filter(|n| {
+            [".sse", ".json", ".ndjson"]
+                .iter()
+                .any(|ext| n.ends_with(ext))
+        })
         .filter(|n| !n.ends_with(".meta.json") && n != "INDEX.json")
         .count();
     assert_eq!(
@@ -118,12 +122,9 @@ fn read_json(path: &std::path::Path) -> Value {
 /// (the same seed always gives the same split).
 pub fn split_randomly(bytes: &[u8], seed: &str, max_len: usize) -> Vec<Vec<u8>> {
     // FNV-1a of the seed, then xorshift64.
-    let mut state = seed
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-        })
-        | 1;
+    let mut state = seed.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    }) | 1;
     let mut pieces = Vec::new();
     let mut rest = bytes;
     while !rest.is_empty() {

@@ -10,7 +10,7 @@
 //! exposes blocking waits for tests that run on plain threads.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -32,6 +32,8 @@ pub struct RecordedRequest {
     pub body: Vec<u8>,
     /// The body parsed as JSON, if it is JSON.
     pub json: Option<Value>,
+    /// When the whole request had been read.
+    pub received_at: Instant,
 }
 
 impl RecordedRequest {
@@ -47,7 +49,11 @@ impl RecordedRequest {
     /// The single value of header `name`; `None` if absent, panics if repeated.
     pub fn header(&self, name: &str) -> Option<&str> {
         let values = self.header_values(name);
-        assert!(values.len() <= 1, "header {name} sent {} times: {values:?}", values.len());
+        assert!(
+            values.len() <= 1,
+            "header {name} sent {} times: {values:?}",
+            values.len()
+        );
         values.first().copied()
     }
 
@@ -55,14 +61,20 @@ impl RecordedRequest {
     pub fn top_level_keys(&self) -> Vec<String> {
         let mut de = serde_json::Deserializer::from_slice(&self.body);
         serde::Deserializer::deserialize_map(&mut de, KeysInOrder).unwrap_or_else(|e| {
-            panic!("request body is not a JSON object ({e}): {:?}", String::from_utf8_lossy(&self.body))
+            panic!(
+                "request body is not a JSON object ({e}): {:?}",
+                String::from_utf8_lossy(&self.body)
+            )
         })
     }
 
     /// The body as JSON; panics if it is not JSON.
     pub fn json(&self) -> &Value {
         self.json.as_ref().unwrap_or_else(|| {
-            panic!("request body is not JSON: {:?}", String::from_utf8_lossy(&self.body))
+            panic!(
+                "request body is not JSON: {:?}",
+                String::from_utf8_lossy(&self.body)
+            )
         })
     }
 }
@@ -324,14 +336,11 @@ impl MockLlm {
 
     /// Waits until at least `count` requests have arrived and returns all of them.
     pub fn wait_for_requests(&self, count: usize, timeout: Duration) -> Vec<RecordedRequest> {
-        let log = self.wait_until(timeout, |log| log.requests.len() >= count);
-        match log {
-            Ok(log) => log.requests.clone(),
-            Err(log) => panic!(
-                "mock received {} requests, expected {count}",
-                log.requests.len()
-            ),
-        }
+        let received = match self.wait_until(timeout, |log| log.requests.len() >= count) {
+            Ok(log) => return log.requests.clone(),
+            Err(log) => log.requests.len(),
+        };
+        panic!("mock received {received} requests, expected {count}");
     }
 
     /// Waits for exactly one request and returns it.
@@ -349,14 +358,14 @@ impl MockLlm {
             let record = &log.connections[connection];
             record.closed_at.filter(|_| record.closed_by_client)
         };
-        match self.wait_until(timeout, |log| closed(log).is_some()) {
-            Ok(log) => closed(&log).unwrap(),
-            Err(_) => panic!("the client did not close the connection of request {index}"),
+        if let Ok(log) = self.wait_until(timeout, |log| closed(log).is_some()) {
+            return closed(&log).unwrap();
         }
+        panic!("the client did not close the connection of request {index}");
     }
 
     fn log(&self) -> MutexGuard<'_, Log> {
-        self.shared.log.lock().unwrap()
+        self.shared.lock()
     }
 
     /// Waits until `done(log)`; `Err` carries the log after the timeout.
@@ -375,7 +384,10 @@ impl MockLlm {
             if left.is_zero() {
                 return Err(log);
             }
-            log = self.shared.changed.wait_timeout(log, left).unwrap().0;
+            log = match self.shared.changed.wait_timeout(log, left) {
+                Ok((log, _)) => log,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
         }
     }
 }
@@ -389,8 +401,13 @@ impl Drop for MockLlm {
 }
 
 impl Shared {
+    /// Locks the log; a test that panicked while holding it must not take the server down.
+    fn lock(&self) -> MutexGuard<'_, Log> {
+        self.log.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn update<T>(&self, f: impl FnOnce(&mut Log) -> T) -> T {
-        let value = f(&mut self.log.lock().unwrap());
+        let value = f(&mut self.lock());
         self.changed.notify_all();
         value
     }
@@ -459,6 +476,7 @@ async fn serve(conn: &mut Connection, id: usize, shared: &Shared) -> bool {
                 path: request.path,
                 headers: request.headers,
                 body: request.body,
+                received_at: Instant::now(),
             };
             log.requests.push(recorded.clone());
             recorded

@@ -13,15 +13,19 @@
 
 pub mod fixtures;
 pub mod mock_llm;
+pub mod procfs;
+pub mod proxy;
+pub mod raw_server;
 pub mod settings;
 pub mod sidecar;
+pub mod tls;
 
 use std::time::Duration;
 
 pub use mock_llm::{Before, Ending, Framing, Gate, MockLlm, MockResponse, RecordedRequest};
 use serde_json::{Value, json};
 pub use settings::{
-    Complete, DELTA_PATH, MESSAGE_PATH, Settings, openai_delta, openai_message, openai_sse,
+    Complete, DELTA_PATH, MESSAGE_PATH, Settings, openai_delta, openai_message, openai_sse, pretty,
     sse_event, user,
 };
 pub use sidecar::{Chunk, Reply, Sidecar, chunks_of, joined};
@@ -40,7 +44,9 @@ pub const REQUEST_FAILED: i64 = -32803;
 /// Asserts the server still answers: an unknown method must get `-32601`.
 pub fn assert_still_serving(sidecar: &mut Sidecar) {
     let id = sidecar.request("test/ping", json!({}));
-    sidecar.wait_response(&id, WAIT).expect_code(METHOD_NOT_FOUND);
+    sidecar
+        .wait_response(&id, WAIT)
+        .expect_code(METHOD_NOT_FOUND);
 }
 
 /// Runs one `llm/complete` with `streamId` "s" and returns the reply after checking the stream
@@ -69,9 +75,30 @@ pub fn text_of(response: MockResponse, settings: impl FnOnce(String) -> Settings
         .to_owned()
 }
 
+/// A loopback port with nothing listening on it (bound once, then released).
+pub fn unused_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().unwrap().port()
+}
+
 /// `data.partialText` of a `-32803`/`-32800` error.
 pub fn partial_text(data: &Value) -> &str {
     data["partialText"]
         .as_str()
         .unwrap_or_else(|| panic!("data.partialText must be a string: {data}"))
+}
+
+/// A stderr line that warns about a Content-Type contradicting `customEngineResponseType`.
+pub fn is_content_type_warning(line: &str) -> bool {
+    let line = line.to_ascii_lowercase();
+    line.contains("warn")
+        && [
+            "content-type",
+            "content type",
+            "application/json",
+            "text/event-stream",
+            "ndjson",
+        ]
+        .iter()
+        .any(|word| line.contains(word))
 }

@@ -135,6 +135,19 @@ pub fn openai_sse(texts: &[&str]) -> String {
 
 /// An OpenAI non-streaming chat completion whose message is `text`.
 pub fn openai_message(text: &str) -> String {
-    json!({"object": "chat.completion", "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}]})
-        .to_string()
+    json!({
+        "object": "chat.completion",
+        "choices": [{
+            "index": 0,
+            "message": {"role": "assistant", "content": text},
+            "finish_reason": "stop"
+        }]
+    })
+    .to_string()
+}
+
+/// `json` re-serialised pretty-printed (multi-line, as many servers send JSON bodies).
+pub fn pretty(json: &str) -> String {
+    let value: Value = serde_json::from_str(json).expect("valid JSON");
+    serde_json::to_string_pretty(&value).unwrap()
 }

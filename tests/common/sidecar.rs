@@ -7,10 +7,11 @@
 //! Every message received is appended to a transcript, so a test can wait for one response while
 //! the notifications and responses of other requests keep arriving.
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -31,6 +32,13 @@ const SCRUBBED_ENV: &[&str] = &[
     "no_proxy",
 ];
 
+/// The binary under test: `$LLM_SIDECAR_BIN` if set (to run the suite against another build),
+/// else the one Cargo built for this package.
+fn binary() -> String {
+    std::env::var("LLM_SIDECAR_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_llm-sidecar").to_owned())
+}
+
 /// Spawns a [`Sidecar`] with environment overrides.
 #[derive(Default)]
 pub struct SidecarBuilder {
@@ -49,7 +57,7 @@ impl SidecarBuilder {
     }
 
     pub fn spawn(self) -> Sidecar {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_llm-sidecar"));
+        let mut command = Command::new(binary());
         command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -63,7 +71,9 @@ impl SidecarBuilder {
                 None => command.env_remove(key),
             };
         }
-        let mut child = command.spawn().expect("spawn llm-sidecar");
+        let mut child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {}: {e}", binary()));
 
         let (tx, rx) = mpsc::channel();
         let stdout = child.stdout.take().expect("child stdout");
@@ -80,6 +90,7 @@ impl SidecarBuilder {
                 }
                 stderr_sink.append(&buf[..n]);
             }
+            stderr_sink.close();
         });
 
         Sidecar {
@@ -90,6 +101,7 @@ impl SidecarBuilder {
             transcript: Vec::new(),
             cursor: 0,
             next_id: 1,
+            sent_at: HashMap::new(),
             stderr,
         }
     }
@@ -128,7 +140,8 @@ impl Chunk {
     }
 }
 
-/// A response together with every notification received before it, in order.
+/// A response together with every notification received between sending its request and
+/// receiving it, in order.
 #[derive(Clone, Debug)]
 pub struct Reply {
     pub response: Value,
@@ -155,7 +168,12 @@ impl Reply {
     /// Asserts the error has `code` and a string `message`, and returns the error object.
     pub fn expect_code(&self, code: i64) -> &Value {
         let error = self.error();
-        assert_eq!(error["code"], json!(code), "error code in {}", self.response);
+        assert_eq!(
+            error["code"],
+            json!(code),
+            "error code in {}",
+            self.response
+        );
         assert!(
             error["message"].is_string(),
             "error.message must be a string: {}",
@@ -181,27 +199,46 @@ impl Reply {
         chunks_of(&self.notifications, stream_id)
     }
 
-    /// The chunks of `stream_id`, after checking the stream invariants: `seq` counts 0, 1, 2, …,
-    /// every text is non-empty, `kind` is `content` or `reasoning`, and a successful result's
-    /// `chunks` equals the number of notifications.
+    /// The chunks of `stream_id`, after checking the stream invariants (see
+    /// [`Reply::stream_problems`]); panics if one is broken.
     pub fn checked_chunks(&self, stream_id: &Value) -> Vec<Chunk> {
+        let problems = self.stream_problems(stream_id);
+        assert!(
+            problems.is_empty(),
+            "stream {stream_id}: {}\nchunks: {:?}",
+            problems.join("; "),
+            self.chunks(stream_id)
+        );
+        self.chunks(stream_id)
+    }
+
+    /// What breaks the stream invariants of `stream_id`: `seq` counts 0, 1, 2, …, every text is
+    /// non-empty, `kind` is `content` or `reasoning`, and a successful result's `chunks` equals
+    /// the number of notifications.
+    pub fn stream_problems(&self, stream_id: &Value) -> Vec<String> {
         let chunks = self.chunks(stream_id);
+        let mut problems = Vec::new();
         for (i, chunk) in chunks.iter().enumerate() {
-            assert_eq!(chunk.seq, i as u64, "seq of chunk {i} in {chunks:?}");
-            assert!(!chunk.text.is_empty(), "empty chunk text: {chunk:?}");
-            assert!(
-                chunk.kind == "content" || chunk.kind == "reasoning",
-                "chunk kind: {chunk:?}"
-            );
+            if chunk.seq != i as u64 {
+                problems.push(format!("chunk {i} has seq {}", chunk.seq));
+            }
+            if chunk.text.is_empty() {
+                problems.push(format!("chunk {i} has an empty text"));
+            }
+            if chunk.kind != "content" && chunk.kind != "reasoning" {
+                problems.push(format!("chunk {i} has kind {:?}", chunk.kind));
+            }
         }
-        if let Some(result) = self.response.get("result") {
-            assert_eq!(
+        if let Some(result) = self.response.get("result")
+            && result["chunks"] != json!(chunks.len())
+        {
+            problems.push(format!(
+                "result.chunks is {} but {} llm/chunk were sent",
                 result["chunks"],
-                json!(chunks.len()),
-                "result.chunks must equal the number of llm/chunk sent; result: {result}"
-            );
+                chunks.len()
+            ));
         }
-        chunks
+        problems
     }
 }
 
@@ -231,6 +268,8 @@ pub struct Sidecar {
     transcript: Vec<Value>,
     cursor: usize,
     next_id: i64,
+    /// Transcript length when each request id was last sent.
+    sent_at: HashMap<String, usize>,
     stderr: Arc<StderrBuffer>,
 }
 
@@ -258,6 +297,7 @@ impl Sidecar {
         if let Some(params) = params.into() {
             msg["params"] = params;
         }
+        self.sent_at.insert(id.to_string(), self.transcript.len());
         self.send(&msg);
     }
 
@@ -322,14 +362,19 @@ impl Sidecar {
         Some(self.transcript[self.cursor - 1].clone())
     }
 
-    /// Waits for the response with `id`; returns it with every notification received before it.
+    /// Waits for the response with `id`; returns it with every notification received between
+    /// sending the request and its response.
     pub fn wait_response(&mut self, id: &Value, timeout: Duration) -> Reply {
-        let index = self.wait_for(timeout, &format!("the response to id {id}"), |msg| {
-            msg.get("method").is_none() && msg.get("id") == Some(id)
-        });
+        let sent_at = self.sent_at.get(&id.to_string()).copied().unwrap_or(0);
+        let index = self.wait_for_from(
+            sent_at,
+            timeout,
+            &format!("the response to id {id}"),
+            |msg| msg.get("method").is_none() && msg.get("id") == Some(id),
+        );
         Reply {
             response: self.transcript[index].clone(),
-            notifications: self.transcript[..index]
+            notifications: self.transcript[sent_at..index]
                 .iter()
                 .filter(|msg| msg.get("method").is_some())
                 .cloned()
@@ -364,8 +409,19 @@ impl Sidecar {
         what: &str,
         pred: impl Fn(&Value) -> bool,
     ) -> usize {
+        self.wait_for_from(0, timeout, what, pred)
+    }
+
+    /// Like [`Sidecar::wait_for`], but only considers transcript entries from index `from` on.
+    pub fn wait_for_from(
+        &mut self,
+        from: usize,
+        timeout: Duration,
+        what: &str,
+        pred: impl Fn(&Value) -> bool,
+    ) -> usize {
         let deadline = Instant::now() + timeout;
-        let mut searched = 0;
+        let mut searched = from.min(self.transcript.len());
         loop {
             if let Some(offset) = self.transcript[searched..].iter().position(&pred) {
                 return searched + offset;
@@ -434,7 +490,16 @@ impl Sidecar {
 
     /// Waits until the stderr text satisfies `pred`; returns false after `timeout`.
     pub fn wait_stderr(&self, timeout: Duration, pred: impl Fn(&str) -> bool) -> bool {
-        self.stderr.wait_until(timeout, pred)
+        self.stderr.wait_until(timeout, |state| pred(&state.text()))
+    }
+
+    /// Everything the process wrote to stderr, once stderr has closed (call after it exited).
+    pub fn full_stderr(&self) -> String {
+        assert!(
+            self.stderr.wait_until(super::WAIT, |state| state.closed),
+            "stderr did not close"
+        );
+        self.stderr_text()
     }
 
     /// Receives one stdout event before `deadline`. Returns false on timeout or end of stdout.
@@ -580,32 +645,59 @@ fn read_frame(reader: &mut impl BufRead) -> Result<Option<Value>, String> {
 /// stderr bytes collected so far, with a condition variable for waiters.
 #[derive(Default)]
 struct StderrBuffer {
-    bytes: Mutex<Vec<u8>>,
-    grew: Condvar,
+    state: Mutex<StderrState>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct StderrState {
+    bytes: Vec<u8>,
+    /// stderr reached EOF: `bytes` is everything the process wrote.
+    closed: bool,
+}
+
+impl StderrState {
+    fn text(&self) -> String {
+        strip_ansi(&String::from_utf8_lossy(&self.bytes))
+    }
 }
 
 impl StderrBuffer {
+    /// Locks the state; a test that panicked while holding it must not stop the drain thread.
+    fn lock(&self) -> MutexGuard<'_, StderrState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn append(&self, data: &[u8]) {
-        self.bytes.lock().unwrap().extend_from_slice(data);
-        self.grew.notify_all();
+        self.lock().bytes.extend_from_slice(data);
+        self.changed.notify_all();
+    }
+
+    fn close(&self) {
+        self.lock().closed = true;
+        self.changed.notify_all();
     }
 
     fn text(&self) -> String {
-        strip_ansi(&String::from_utf8_lossy(&self.bytes.lock().unwrap()))
+        self.lock().text()
     }
 
-    fn wait_until(&self, timeout: Duration, pred: impl Fn(&str) -> bool) -> bool {
+    /// Waits until `done(state)`; returns false after `timeout`.
+    fn wait_until(&self, timeout: Duration, done: impl Fn(&StderrState) -> bool) -> bool {
         let deadline = Instant::now() + timeout;
-        let mut bytes = self.bytes.lock().unwrap();
+        let mut state = self.lock();
         loop {
-            if pred(&strip_ansi(&String::from_utf8_lossy(&bytes))) {
+            if done(&state) {
                 return true;
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return false;
             }
-            bytes = self.grew.wait_timeout(bytes, left).unwrap().0;
+            state = match self.changed.wait_timeout(state, left) {
+                Ok((state, _)) => state,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
         }
     }
 }
