@@ -140,6 +140,9 @@ pub enum FailureKind {
     NoMatch {
         path: String,
         events: usize,
+        /// Events in which the path selected only objects, arrays, numbers or booleans.
+        #[serde(skip_serializing_if = "is_zero")]
+        non_text_events: usize,
         sample: Vec<String>,
         /// Paths that would have produced text, closest first.
         suggestions: Vec<Suggestion>,
@@ -248,8 +251,16 @@ impl Failure {
             } => {
                 format!("LLM server reported an error in the stream: {provider_message}")
             }
-            FailureKind::NoMatch { path, events, .. } => format!(
+            FailureKind::NoMatch {
+                path,
+                events,
+                non_text_events: 0,
+                ..
+            } => format!(
                 "the response format (JsonPath) `{path}` matched nothing in any of the {events} events the server sent; see data.sample for what they look like"
+            ),
+            FailureKind::NoMatch { path, events, .. } => format!(
+                "the response format (JsonPath) `{path}` selected objects or numbers, never text, in the {events} events the server sent; point it at a string (see data.suggestions)"
             ),
             FailureKind::Decode { detail, .. } => {
                 format!("cannot read the LLM server's response: {detail}")
@@ -690,6 +701,7 @@ fn finish<S>(
             Some(Verdict::NoMatch {
                 path,
                 events,
+                non_text_events,
                 sample,
                 suggestions,
             }) => {
@@ -702,6 +714,7 @@ fn finish<S>(
                     .collect();
                 return Err(out.fail(FailureKind::NoMatch {
                     path,
+                    non_text_events,
                     events,
                     sample: scrub_all(&sample),
                     suggestions,
@@ -729,6 +742,10 @@ fn drain_in_background(mut response: Response) {
         })
         .await;
     });
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 fn with_attempts(mut failure: Failure, attempts: u32) -> Failure {

@@ -281,6 +281,26 @@ fn no_match_reports_the_path_the_event_count_and_a_sample() {
 }
 
 #[test]
+fn a_path_that_selects_only_objects_is_no_match_with_the_text_path_suggested() {
+    let body = [
+        sse_event(r#"{"id":"x","choices":[{"delta":{"content":"Hel"}}]}"#),
+        sse_event(r#"{"id":"x","choices":[{"delta":{"content":"lo"}}]}"#),
+        sse_event("[DONE]"),
+    ]
+    .concat();
+    let mock = MockLlm::always(MockResponse::sse(body));
+    let mut sidecar = Sidecar::spawn();
+    let (data, _) = failure(
+        &mut sidecar,
+        Settings::sse(mock.url("/v1"), "$.choices[0].delta"),
+        "no_match",
+    );
+    assert_eq!(data["nonTextEvents"], 2, "{data}");
+    assert_eq!(data["suggestions"][0]["path"], "$.choices[0].delta.content");
+    assert_eq!(data["suggestions"][0]["sampleText"], "Hello");
+}
+
+#[test]
 fn a_path_that_selects_only_null_or_empty_strings_is_a_valid_empty_answer() {
     let body = [
         sse_event(&json!({"choices": [{"delta": {"content": null}}]}).to_string()),

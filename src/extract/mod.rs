@@ -71,9 +71,13 @@ pub enum Verdict {
     /// A path was set and no event was JSON.
     NotJson { events: usize, sample: Vec<String> },
     /// The path selected no node in any event.
+    /// The path selected no string and no null in any event (nothing at
+    /// all, or only objects, arrays, numbers or booleans).
     NoMatch {
         path: String,
         events: usize,
+        /// Events in which it selected only non-text values.
+        non_text_events: usize,
         sample: Vec<String>,
         suggestions: Vec<Suggestion>,
     },
@@ -86,7 +90,10 @@ pub struct Extractor {
     reasoning: Option<CompiledPath>,
     events: usize,
     json_events: usize,
+    /// The path selected a string or a null in some event.
     matched: bool,
+    /// Events where the path selected only objects, arrays, numbers or booleans.
+    non_text_events: usize,
     sample: Vec<String>,
     finish_reason: Option<String>,
     usage: Option<Value>,
@@ -163,6 +170,7 @@ impl Extractor {
             events: 0,
             json_events: 0,
             matched: false,
+            non_text_events: 0,
             sample: Vec::new(),
             finish_reason: None,
             usage: None,
@@ -272,16 +280,24 @@ impl Extractor {
             };
         }
         let mut pieces = Pieces::default();
-        let matched = match &self.content {
+        let selected = match &self.content {
             ContentPath::Configured(path) => {
                 collect_strings(&path.path, value, &mut pieces.content)
             }
             ContentPath::Default { primary, fallback } => {
-                collect_strings(primary, value, &mut pieces.content)
-                    || fallback.is_some_and(|f| collect_strings(f, value, &mut pieces.content))
+                match collect_strings(primary, value, &mut pieces.content) {
+                    Selected::Nothing => fallback.map_or(Selected::Nothing, |f| {
+                        collect_strings(f, value, &mut pieces.content)
+                    }),
+                    other => other,
+                }
             }
         };
-        self.matched |= matched;
+        match selected {
+            Selected::Text => self.matched = true,
+            Selected::NonText => self.non_text_events += 1,
+            Selected::Nothing => {}
+        }
         if let Some(reasoning) = &self.reasoning {
             collect_strings(&reasoning.path, value, &mut pieces.reasoning);
         }
@@ -350,6 +366,7 @@ impl Extractor {
             return Some(Verdict::NoMatch {
                 path: self.content_path().to_owned(),
                 events: self.events,
+                non_text_events: self.non_text_events,
                 sample: self.sample.clone(),
                 suggestions: suggest::suggest(&self.kept, normalized),
             });
@@ -358,17 +375,31 @@ impl Extractor {
     }
 }
 
-/// Appends every string the path selects; true when it selected any node.
-fn collect_strings(path: &JsonPath, value: &Value, out: &mut String) -> bool {
-    let nodes = path.query(value);
-    let mut any = false;
-    for node in nodes {
-        any = true;
-        if let Value::String(s) = node {
-            out.push_str(s);
+/// What a path selected in one event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Selected {
+    Nothing,
+    /// Only objects, arrays, numbers or booleans.
+    NonText,
+    /// At least one string or null (a null is a valid empty piece).
+    Text,
+}
+
+/// Appends every string the path selects.
+fn collect_strings(path: &JsonPath, value: &Value, out: &mut String) -> Selected {
+    let mut selected = Selected::Nothing;
+    for node in path.query(value) {
+        match node {
+            Value::String(s) => {
+                out.push_str(s);
+                selected = Selected::Text;
+            }
+            Value::Null => selected = Selected::Text,
+            _ if selected == Selected::Nothing => selected = Selected::NonText,
+            _ => {}
         }
     }
-    any
+    selected
 }
 
 /// The top-level `error` member when it is set (not null, false or empty).
@@ -470,6 +501,24 @@ mod tests {
             y.verdict(),
             Some(Verdict::NoMatch { events: 1, .. })
         ));
+    }
+
+    #[test]
+    fn a_path_that_selects_only_objects_is_no_match() {
+        let path = CompiledPath::compile("$.choices[0].delta").unwrap();
+        let mut x = Extractor::new(Some(&path), None, ResponseType::Sse);
+        x.apply(&data(r#"{"choices":[{"delta":{"content":"a"}}]}"#));
+        x.apply(&data(r#"{"choices":[{"delta":{"content":"b"}}]}"#));
+        match x.verdict() {
+            Some(Verdict::NoMatch {
+                non_text_events: 2,
+                suggestions,
+                ..
+            }) => {
+                assert_eq!(suggestions[0].path, "$.choices[0].delta.content");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
