@@ -4,7 +4,8 @@
 //! Body: `{"messages": [{role, content}…]}` with every `customFields` entry
 //! added at the top level and `messages` written last, so `customFields`
 //! cannot replace it; `messageKeys` renames the keys inside each message;
-//! AutoDev's `fields` template replaces the whole body instead.
+//! AutoDev's `fields` template replaces the whole body instead (`customFields`
+//! are still added to it).
 //! With `systemField` (Anthropic), system messages go into that top-level
 //! field instead of `messages`.
 //! Headers: `Content-Type: application/json`, `Authorization: Bearer` when a
@@ -50,7 +51,15 @@ impl Role {
 /// The JSON body to POST.
 pub fn body(spec: &BodySpec, messages: &[Message]) -> Vec<u8> {
     let value = match &spec.template {
-        Some(template) => fill_template(template, messages),
+        Some(template) => {
+            let mut body = fill_template(template, messages);
+            for (key, value) in &spec.custom_fields {
+                if key != "messages" {
+                    body.insert(key.clone(), value.clone());
+                }
+            }
+            body
+        }
         None => {
             let mut body = spec.custom_fields.clone();
             body.shift_remove("messages");
@@ -174,6 +183,12 @@ mod tests {
             v,
             json!({"inputs": {"feature": "hi"}, "query": "hi", "user": "u"})
         );
+        let s = settings(
+            json!({"customEngineServer": "http://h/", "customEngineRequestFormat":
+            {"fields": {"query": "$content", "user": "u"}, "customFields": {"user": "v", "mode": "streaming"}}}),
+        );
+        let v: Value = serde_json::from_slice(&body(&s.body, &msgs())).unwrap();
+        assert_eq!(v, json!({"query": "hi", "user": "v", "mode": "streaming"}));
     }
 
     #[test]
