@@ -107,11 +107,9 @@ pub struct Extractor {
 #[derive(Debug)]
 enum ContentPath {
     Configured(CompiledPath),
-    /// No path configured: AutoDev's defaults, and raw text for non-JSON data.
-    Default {
-        primary: &'static JsonPath,
-        fallback: Option<&'static JsonPath>,
-    },
+    /// No path configured: the first of these that selects something in an
+    /// event; raw text for non-JSON data.
+    Default(&'static [(&'static str, JsonPath)]),
 }
 
 /// How many events are kept as samples for errors.
@@ -124,14 +122,40 @@ const KEPT_BYTES: usize = 512 * 1024;
 
 /// Default path for streams.
 pub const DEFAULT_STREAM_PATH: &str = "$.choices[0].delta.content";
-/// Default path for JSON bodies (and the fallback for streams, as AutoDev's
+/// Default path for JSON bodies (and the next one for streams, as AutoDev's
 /// Jackson mapping aliased `delta` to `message`).
 pub const DEFAULT_JSON_PATH: &str = "$.choices[0].message.content";
 
-static STREAM_PATH: LazyLock<JsonPath> =
-    LazyLock::new(|| JsonPath::parse(DEFAULT_STREAM_PATH).expect("valid path"));
-static JSON_PATH: LazyLock<JsonPath> =
-    LazyLock::new(|| JsonPath::parse(DEFAULT_JSON_PATH).expect("valid path"));
+/// Without a configured path, each event is tried against these in order and
+/// the first that selects something is used: AutoDev's defaults first, then
+/// the other common server families, so an empty setting works with them.
+const DEFAULT_STREAM_PATHS: &[&str] = &[
+    DEFAULT_STREAM_PATH,
+    DEFAULT_JSON_PATH,
+    "$.message.content",                               // Ollama /api/chat
+    "$.response",                                      // Ollama /api/generate, Cloudflare
+    "$.delta.text",                                    // Anthropic content_block_delta
+    "$.candidates[0].content.parts[?!@.thought].text", // Gemini, without thought summaries
+];
+const DEFAULT_JSON_PATHS: &[&str] = &[
+    DEFAULT_JSON_PATH,
+    "$.message.content",                               // Ollama /api/chat
+    "$.response",                                      // Ollama /api/generate
+    "$.content[?@.type == 'text'].text",               // Anthropic
+    "$.candidates[0].content.parts[?!@.thought].text", // Gemini
+];
+
+static STREAM_PATHS: LazyLock<Vec<(&'static str, JsonPath)>> =
+    LazyLock::new(|| compile_all(DEFAULT_STREAM_PATHS));
+static JSON_PATHS: LazyLock<Vec<(&'static str, JsonPath)>> =
+    LazyLock::new(|| compile_all(DEFAULT_JSON_PATHS));
+
+fn compile_all(paths: &[&'static str]) -> Vec<(&'static str, JsonPath)> {
+    paths
+        .iter()
+        .map(|p| (*p, JsonPath::parse(p).expect("valid default path")))
+        .collect()
+}
 
 impl CompiledPath {
     /// Compiles a path as users paste it from AutoDev (see [`dialect`]).
@@ -155,14 +179,8 @@ impl Extractor {
     ) -> Self {
         let content = match content {
             Some(path) => ContentPath::Configured(path.clone()),
-            None if response_type == ResponseType::Json => ContentPath::Default {
-                primary: &JSON_PATH,
-                fallback: None,
-            },
-            None => ContentPath::Default {
-                primary: &STREAM_PATH,
-                fallback: Some(&JSON_PATH),
-            },
+            None if response_type == ResponseType::Json => ContentPath::Default(&JSON_PATHS),
+            None => ContentPath::Default(&STREAM_PATHS),
         };
         Extractor {
             content,
@@ -201,8 +219,7 @@ impl Extractor {
     pub fn content_path(&self) -> &str {
         match &self.content {
             ContentPath::Configured(p) => &p.source,
-            ContentPath::Default { fallback: None, .. } => DEFAULT_JSON_PATH,
-            ContentPath::Default { .. } => DEFAULT_STREAM_PATH,
+            ContentPath::Default(paths) => paths[0].0,
         }
     }
 
@@ -284,14 +301,11 @@ impl Extractor {
             ContentPath::Configured(path) => {
                 collect_strings(&path.path, value, &mut pieces.content)
             }
-            ContentPath::Default { primary, fallback } => {
-                match collect_strings(primary, value, &mut pieces.content) {
-                    Selected::Nothing => fallback.map_or(Selected::Nothing, |f| {
-                        collect_strings(f, value, &mut pieces.content)
-                    }),
-                    other => other,
-                }
-            }
+            ContentPath::Default(paths) => paths
+                .iter()
+                .map(|(_, path)| collect_strings(path, value, &mut pieces.content))
+                .find(|selected| *selected != Selected::Nothing)
+                .unwrap_or(Selected::Nothing),
         };
         match selected {
             Selected::Text => self.matched = true,
@@ -361,7 +375,7 @@ impl Extractor {
         if !self.matched {
             let normalized = match &self.content {
                 ContentPath::Configured(p) => p.normalized.as_str(),
-                ContentPath::Default { .. } => self.content_path(),
+                ContentPath::Default(_) => self.content_path(),
             };
             return Some(Verdict::NoMatch {
                 path: self.content_path().to_owned(),
@@ -562,6 +576,38 @@ mod tests {
             text(j.apply(&data(r#"{"choices":[{"message":{"content":"full"}}]}"#))),
             "full"
         );
+    }
+
+    #[test]
+    fn default_chain_covers_common_servers() {
+        let mut x = Extractor::new(None, None, ResponseType::Ndjson);
+        assert_eq!(
+            text(x.apply(&data(
+                r#"{"message":{"role":"assistant","content":"olla"},"done":false}"#
+            ))),
+            "olla"
+        );
+        assert_eq!(
+            text(x.apply(&data(r#"{"response":"gen","done":false}"#))),
+            "gen"
+        );
+        assert_eq!(
+            text(x.apply(&data(
+                r#"{"type":"content_block_delta","delta":{"type":"text_delta","text":"claude"}}"#
+            ))),
+            "claude"
+        );
+        assert_eq!(text(x.apply(&data(r#"{"type":"content_block_delta","delta":{"type":"thinking_delta","thinking":"hmm"}}"#))), "");
+        let gemini = r#"{"candidates":[{"content":{"parts":[{"text":"thought","thought":true},{"text":"answer"}]}}]}"#;
+        assert_eq!(text(x.apply(&data(gemini))), "answer");
+        // A usage-only chunk selects nothing anywhere in the chain.
+        assert_eq!(
+            text(x.apply(&data(r#"{"choices":[],"usage":{"total_tokens":1}}"#))),
+            ""
+        );
+        let mut j = Extractor::new(None, None, ResponseType::Json);
+        let claude = r#"{"content":[{"type":"thinking","thinking":"x"},{"type":"text","text":"full answer"}]}"#;
+        assert_eq!(text(j.apply(&data(claude))), "full answer");
     }
 
     #[test]

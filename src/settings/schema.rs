@@ -30,7 +30,8 @@ pub struct SettingsSchema {
     pub custom_engine_response_type: Option<ResponseTypeName>,
     /// JsonPath of the text in each event (RFC 9535; a missing leading `$` and
     /// Jayway's `[?(...)]` filters are accepted). Empty: `$.choices[0].delta.content`
-    /// for streams, `$.choices[0].message.content` for JSON bodies.
+    /// for streams, `$.choices[0].message.content` for JSON bodies, then the other
+    /// common server families' paths (Ollama, Anthropic, Gemini).
     pub custom_engine_response_format: Option<String>,
     /// The request format: a JSON string (as AutoDev's dialog stores it) or an object.
     pub custom_engine_request_format: Option<RequestFormatInput>,
