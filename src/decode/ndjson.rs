@@ -48,6 +48,11 @@ impl Decoder for NdjsonDecoder {
                 }
                 return Ok(None);
             };
+            if start + offset > self.max_line_bytes {
+                return Err(DecodeError::TooLarge {
+                    limit: self.max_line_bytes,
+                });
+            }
             let line = buf.split_to(start + offset);
             buf.advance(1);
             self.scanned = 0;
@@ -60,6 +65,11 @@ impl Decoder for NdjsonDecoder {
     fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<String>, DecodeError> {
         if let Some(line) = self.decode(buf)? {
             return Ok(Some(line));
+        }
+        if buf.len() > self.max_line_bytes {
+            return Err(DecodeError::TooLarge {
+                limit: self.max_line_bytes,
+            });
         }
         let rest = buf.split();
         self.scanned = 0;
@@ -98,9 +108,16 @@ mod tests {
     }
 
     #[test]
-    fn long_line_is_refused() {
+    fn long_line_is_refused_however_it_arrives() {
         let mut d = NdjsonDecoder::new(4);
         let mut buf = BytesMut::from(&b"123456"[..]);
         assert!(d.decode(&mut buf).is_err());
+        // Found by fuzzing: a complete long line in one read was let through.
+        let mut d = NdjsonDecoder::new(4);
+        let mut buf = BytesMut::from(&b"123456\n{}\n"[..]);
+        assert!(d.decode(&mut buf).is_err());
+        let mut d = NdjsonDecoder::new(4);
+        let mut buf = BytesMut::from(&b"123456"[..]);
+        assert!(d.decode_eof(&mut buf).is_err());
     }
 }

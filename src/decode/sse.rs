@@ -55,6 +55,8 @@ pub struct SseDecoder {
     bom_checked: bool,
     /// The previous line ended with CR: a LF at the start of the next read belongs to it.
     skip_lf: bool,
+    /// A blank line handed out stray text first; its own dispatch step is still due.
+    redispatch: bool,
     data: String,
     event_type: String,
     last_event_id: String,
@@ -73,6 +75,7 @@ impl SseDecoder {
             scanned: 0,
             bom_checked: false,
             skip_lf: false,
+            redispatch: false,
             data: String::new(),
             event_type: String::new(),
             last_event_id: String::new(),
@@ -120,6 +123,11 @@ impl SseDecoder {
         match buf[start..].iter().position(|&b| b == b'\n' || b == b'\r') {
             Some(offset) => {
                 let end = start + offset;
+                if end > self.max_event_bytes {
+                    return Err(DecodeError::TooLarge {
+                        limit: self.max_event_bytes,
+                    });
+                }
                 let line = buf.split_to(end);
                 let terminator = buf[0];
                 buf.advance(1);
@@ -201,9 +209,9 @@ impl SseDecoder {
     /// The blank-line step of the algorithm; stray text goes out first.
     fn dispatch(&mut self) -> Option<SseItem> {
         if !self.stray.is_empty() {
-            // Keep the pending event for the next call (stray text cannot sit
-            // between data lines of one event in any real server, but order
-            // must still be preserved: stray text came first).
+            // Stray text came first, so it goes out first; the dispatch step
+            // itself runs on the next call.
+            self.redispatch = true;
             return Some(SseItem::Stray(std::mem::take(&mut self.stray)));
         }
         if self.data.is_empty() {
@@ -222,11 +230,6 @@ impl SseDecoder {
             id: self.last_event_id.clone(),
         }))
     }
-
-    /// True when an event is still pending after stray text was handed out.
-    fn has_pending(&self) -> bool {
-        !self.data.is_empty() || !self.stray.is_empty()
-    }
 }
 
 impl Decoder for SseDecoder {
@@ -234,19 +237,16 @@ impl Decoder for SseDecoder {
     type Error = DecodeError;
 
     fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<SseItem>, DecodeError> {
+        if std::mem::take(&mut self.redispatch)
+            && let Some(item) = self.dispatch()
+        {
+            return Ok(Some(item));
+        }
         if !self.check_bom(buf, false) {
             return Ok(None);
         }
         while let Some(line) = self.next_line(buf)? {
             if let Some(item) = self.process_line(&line)? {
-                if line.is_empty() && self.has_pending() {
-                    // Stray text went out first; the blank line still has an
-                    // event to dispatch. Put a blank line back in front.
-                    let mut again = BytesMut::with_capacity(buf.len() + 1);
-                    again.extend_from_slice(b"\n");
-                    again.extend_from_slice(buf);
-                    *buf = again;
-                }
                 return Ok(Some(item));
             }
         }
@@ -260,6 +260,11 @@ impl Decoder for SseDecoder {
         }
         if !buf.is_empty() {
             // The last line had no terminator: it is still a line.
+            if buf.len() > self.max_event_bytes {
+                return Err(DecodeError::TooLarge {
+                    limit: self.max_event_bytes,
+                });
+            }
             let line = buf.split();
             self.scanned = 0;
             if let Some(item) = self.process_line(&line)? {
@@ -395,6 +400,40 @@ mod tests {
             items,
             vec![SseItem::Stray("{\"a\":1}".into()), event("message", "b")]
         );
+    }
+
+    #[test]
+    fn stray_text_before_a_cr_blank_line_keeps_events_apart() {
+        // Found by fuzzing: the blank line ends in CR at a read boundary.
+        let body = b"x\ndata: a\n\rdata: b\n\n";
+        let whole = decode_split(body, &[]);
+        assert_eq!(
+            whole,
+            vec![
+                SseItem::Stray("x".into()),
+                event("message", "a"),
+                event("message", "b")
+            ]
+        );
+        for cut in 0..=body.len() {
+            assert_eq!(decode_split(body, &[cut]), whole, "cut {cut}");
+        }
+    }
+
+    #[test]
+    fn a_complete_line_over_the_limit_is_refused_however_it_arrives() {
+        let body = b"data: 0123456789012345678901234\n\n";
+        for cut in [0, 5, body.len()] {
+            let mut decoder = SseDecoder::new(16);
+            let mut buf = BytesMut::from(&body[..cut]);
+            let first = decoder.decode(&mut buf);
+            buf.extend_from_slice(&body[cut..]);
+            let result = first.and_then(|_| decoder.decode(&mut buf));
+            assert!(
+                matches!(result, Err(DecodeError::TooLarge { .. })),
+                "cut {cut}"
+            );
+        }
     }
 
     #[test]

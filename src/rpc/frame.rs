@@ -30,7 +30,10 @@ pub struct FrameCodec {
 enum State {
     Header,
     Body(usize),
+    /// Skipping the body of an oversized frame.
     Skip(usize),
+    /// Skipping the rest of an oversized header block.
+    SkipHeader,
 }
 
 /// Largest header block accepted.
@@ -91,20 +94,20 @@ impl Decoder for FrameCodec {
                         .take_while(|b| matches!(b, b'\r' | b'\n'))
                         .count();
                     buf.advance(blank);
-                    let end = find(buf, b"\r\n\r\n")
-                        .map(|i| (i, 4))
-                        .or_else(|| find(buf, b"\n\n").map(|i| (i, 2)));
-                    let Some((at, terminator)) = end else {
-                        if buf.len() > MAX_HEADER_BYTES {
-                            buf.clear();
-                            return Ok(Some(Frame::BadHeader {
-                                detail: "no end of frame header within 8 KiB".to_owned(),
-                            }));
+                    let Some((at, end)) = header_end(buf) else {
+                        if buf.len() >= MAX_HEADER_BYTES + 4 {
+                            // Too long whatever comes next: skip to its end.
+                            self.state = State::SkipHeader;
+                            return Ok(Some(oversized_header()));
                         }
                         return Ok(None);
                     };
+                    if at > MAX_HEADER_BYTES {
+                        buf.advance(end);
+                        return Ok(Some(oversized_header()));
+                    }
                     let block = buf.split_to(at);
-                    buf.advance(terminator);
+                    buf.advance(end - at);
                     match Self::parse_header(&block) {
                         Err(detail) => return Ok(Some(Frame::BadHeader { detail })),
                         Ok(size) if size > self.max_frame => {
@@ -114,6 +117,18 @@ impl Decoder for FrameCodec {
                         Ok(size) => self.state = State::Body(size),
                     }
                 }
+                State::SkipHeader => match header_end(buf) {
+                    Some((_, end)) => {
+                        buf.advance(end);
+                        self.state = State::Header;
+                    }
+                    None => {
+                        // Keep what could be the start of the blank line.
+                        let keep = buf.len().min(3);
+                        buf.advance(buf.len() - keep);
+                        return Ok(None);
+                    }
+                },
                 State::Body(size) => {
                     if buf.len() < size {
                         buf.reserve(size - buf.len());
@@ -149,8 +164,26 @@ impl Encoder<Bytes> for FrameCodec {
     }
 }
 
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
+/// Where the header block ends: the first blank line (LF LF or LF CR LF).
+/// Returns the block's length and where the body starts.
+fn header_end(buf: &[u8]) -> Option<(usize, usize)> {
+    let mut from = 0;
+    while let Some(offset) = buf[from..].iter().position(|&b| b == b'\n') {
+        let lf = from + offset;
+        match (buf.get(lf + 1), buf.get(lf + 2)) {
+            (Some(b'\n'), _) => return Some((lf, lf + 2)),
+            (Some(b'\r'), Some(b'\n')) => return Some((lf, lf + 3)),
+            (Some(b'\r'), None) | (None, _) => return None,
+            _ => from = lf + 1,
+        }
+    }
+    None
+}
+
+fn oversized_header() -> Frame {
+    Frame::BadHeader {
+        detail: format!("the frame header is longer than {MAX_HEADER_BYTES} bytes"),
+    }
 }
 
 #[cfg(test)]
@@ -201,6 +234,49 @@ mod tests {
         let out = frames(input, 100);
         assert!(matches!(out[0], Frame::BadHeader { .. }));
         assert_eq!(out[1], Frame::Message(Bytes::from_static(b"{}")));
+    }
+
+    /// Decodes `input` whole and byte by byte; both must agree.
+    fn frames_both_ways(input: &[u8], max: usize) -> Vec<Frame> {
+        let mut codec = FrameCodec::new(max);
+        let mut buf = BytesMut::from(input);
+        let mut whole = Vec::new();
+        while let Some(f) = codec.decode(&mut buf).unwrap() {
+            whole.push(f);
+        }
+        assert_eq!(whole, frames(input, max), "whole and byte-by-byte differ");
+        whole
+    }
+
+    #[test]
+    fn the_first_blank_line_ends_the_header_whatever_its_line_ends() {
+        // Found by fuzzing: a LF-only header followed by a CRLF frame.
+        let input = b"content-length: 2\n\n{}Content-Length: 3\r\n\r\n[1]";
+        assert_eq!(
+            frames_both_ways(input, 100),
+            vec![
+                Frame::Message(Bytes::from_static(b"{}")),
+                Frame::Message(Bytes::from_static(b"[1]"))
+            ]
+        );
+    }
+
+    #[test]
+    fn an_oversized_header_is_skipped_the_same_way_whole_or_split() {
+        let mut input = b"X-Long: ".to_vec();
+        input.extend(std::iter::repeat_n(b'a', MAX_HEADER_BYTES + 10));
+        input.extend_from_slice(b"\r\n\r\nContent-Length: 2\r\n\r\n{}");
+        let out = frames_both_ways(&input, 100);
+        assert!(matches!(out[0], Frame::BadHeader { .. }), "{:?}", out[0]);
+        assert_eq!(out[1..], [Frame::Message(Bytes::from_static(b"{}"))]);
+        // A header just under the limit is fine.
+        let mut input = b"X-Long: ".to_vec();
+        input.extend(std::iter::repeat_n(b'a', MAX_HEADER_BYTES - 40));
+        input.extend_from_slice(b"\r\nContent-Length: 2\r\n\r\n{}");
+        assert_eq!(
+            frames_both_ways(&input, 100),
+            vec![Frame::Message(Bytes::from_static(b"{}"))]
+        );
     }
 
     #[test]
