@@ -73,7 +73,7 @@ fn main() -> ExitCode {
     };
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
-            let exit = runtime.block_on(rpc::serve(tokio::io::stdin(), tokio::io::stdout()));
+            let exit = runtime.block_on(rpc::serve(tokio::io::stdin(), rpc::stdout()));
             tracing::debug!(?exit, "server loop ended");
             // stdin is read on a blocking thread that cannot be interrupted:
             // leave without waiting for it.

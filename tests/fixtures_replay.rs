@@ -185,10 +185,10 @@ fn http_error_fixtures_give_http_status_with_the_provider_message() {
                 json!(message),
             ));
         }
-        if let Ok(body) = std::str::from_utf8(&fixture.body) {
-            if body.len() <= 4096 {
-                problems.extend(mismatch("data.body", &data["body"], json!(body)));
-            }
+        if let Ok(body) = std::str::from_utf8(&fixture.body)
+            && body.len() <= 4096
+        {
+            problems.extend(mismatch("data.body", &data["body"], json!(body)));
         }
         if !reply.chunks(stream_id).is_empty() {
             problems.push("chunks were sent for an HTTP error".into());
