@@ -51,6 +51,10 @@ pub enum ClientError {
 /// The `proxy` value that means: connect directly, ignoring the environment.
 pub const DIRECT: &str = "none";
 
+/// Idle connections kept per host: enough for an IDE's parallel requests,
+/// without holding hundreds of sockets after a burst.
+const MAX_IDLE_PER_HOST: usize = 32;
+
 /// How many redirects are followed at most.
 const MAX_REDIRECTS: usize = 10;
 
@@ -88,7 +92,8 @@ fn build(network: &NetworkConfig, connect_timeout: Duration) -> Result<Client, C
         .connect_timeout(connect_timeout)
         .redirect(policy)
         .tcp_nodelay(true)
-        .pool_idle_timeout(Duration::from_secs(90));
+        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_max_idle_per_host(MAX_IDLE_PER_HOST);
     match network.proxy.as_deref() {
         None => {}
         Some(DIRECT) => builder = builder.no_proxy(),

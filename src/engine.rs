@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 use crate::client::Clients;
 use crate::decode::{BodyDecoder, DecodeError, Event, ResponseType};
 use crate::extract::suggest::Suggestion;
-use crate::extract::{Extractor, Outcome, Verdict, provider_message, truncate_chars};
+use crate::extract::{Extractor, Outcome, Verdict, provider_message};
 use crate::request::{self, Message};
 use crate::settings::{Problem, Settings};
 
@@ -177,11 +177,15 @@ pub enum TimeoutPhase {
 
 /// How much of an error body is reported.
 const ERROR_BODY_BYTES: usize = 4096;
+/// How much of the body is shown in a decode error's sample.
+const SAMPLE_BYTES: usize = 1024;
 /// How much of an error body is read to find the provider's message.
 const ERROR_BODY_READ_BYTES: usize = 64 * 1024;
 /// How much is read and discarded after `[DONE]` so the connection can be reused.
 const DRAIN_BYTES: usize = 64 * 1024;
 const DRAIN_TIME: Duration = Duration::from_secs(2);
+/// How long the answer may wait for that drain.
+const DRAIN_WAIT: Duration = Duration::from_millis(100);
 /// Longest wait a `Retry-After` header can impose.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
@@ -537,9 +541,11 @@ impl Engine {
                 http: Some(http),
                 ..Failure::new(FailureKind::HttpStatus {
                     status: status.as_u16(),
-                    body: settings
-                        .secrets
-                        .scrub(&truncate_bytes(&text, ERROR_BODY_BYTES)),
+                    body: settings.secrets.excerpt(
+                        &text,
+                        ERROR_BODY_BYTES,
+                        raw.len() >= ERROR_BODY_READ_BYTES,
+                    ),
                     provider_message: message,
                     content_type: header(CONTENT_TYPE),
                     retry_after,
@@ -615,6 +621,7 @@ impl Engine {
                     settings.reasoning_path.as_ref(),
                     decoder.response_type(),
                 )
+                .with_secrets(&settings.secrets)
             });
             for event in events.drain(..) {
                 match extractor.apply(&event) {
@@ -624,7 +631,7 @@ impl Engine {
                     }
                     Outcome::Done => {
                         if !finished {
-                            drain_in_background(response);
+                            drain(response).await;
                         }
                         let held = extractor.flush();
                         out.emit(ChunkKind::Reasoning, &held.reasoning).await;
@@ -637,9 +644,7 @@ impl Engine {
                     } => {
                         return Err(out.fail(FailureKind::StreamError {
                             provider_message: settings.secrets.scrub(&provider_message),
-                            event: settings
-                                .secrets
-                                .scrub(&truncate_bytes(&event, ERROR_BODY_BYTES)),
+                            event: settings.secrets.excerpt(&event, ERROR_BODY_BYTES, false),
                         }));
                     }
                 }
@@ -666,13 +671,10 @@ fn finish<S>(
 ) -> Result<(ResponseType, Option<String>, Option<Value>), Failure> {
     let response_type = decoder.response_type();
     if out.text.is_empty() {
-        let scrub_all =
-            |sample: &[String]| sample.iter().map(|s| settings.secrets.scrub(s)).collect();
         let head = || {
-            settings.secrets.scrub(&truncate_chars(
-                &String::from_utf8_lossy(decoder.head()),
-                600,
-            ))
+            let cut = decoder.bytes_read() > decoder.head().len();
+            let head = String::from_utf8_lossy(decoder.head());
+            settings.secrets.excerpt(&head, SAMPLE_BYTES, cut)
         };
         match extractor.verdict() {
             None => {}
@@ -705,18 +707,11 @@ fn finish<S>(
                 sample,
                 suggestions,
             }) => {
-                let suggestions = suggestions
-                    .into_iter()
-                    .map(|s| Suggestion {
-                        sample_text: settings.secrets.scrub(&s.sample_text),
-                        ..s
-                    })
-                    .collect();
                 return Err(out.fail(FailureKind::NoMatch {
                     path,
                     non_text_events,
                     events,
-                    sample: scrub_all(&sample),
+                    sample,
                     suggestions,
                 }));
             }
@@ -728,20 +723,28 @@ fn finish<S>(
 }
 
 /// After `[DONE]`, reads and discards a bounded rest of the body so the
-/// connection returns to the pool instead of being closed.
-fn drain_in_background(mut response: Response) {
-    tokio::spawn(async move {
-        let mut drained = 0;
-        let _ = timeout(DRAIN_TIME, async {
-            while drained < DRAIN_BYTES {
-                match response.chunk().await {
-                    Ok(Some(bytes)) => drained += bytes.len(),
-                    _ => break,
-                }
-            }
-        })
-        .await;
-    });
+/// connection returns to the pool instead of being closed. The usual case (the
+/// body ends right after `[DONE]`) is done before the answer goes out, so the
+/// next request finds the connection free; a slow tail is left to a task.
+async fn drain(mut response: Response) {
+    let mut drained = 0;
+    if timeout(DRAIN_WAIT, read_rest(&mut response, &mut drained))
+        .await
+        .is_err()
+    {
+        tokio::spawn(async move {
+            let _ = timeout(DRAIN_TIME, read_rest(&mut response, &mut drained)).await;
+        });
+    }
+}
+
+async fn read_rest(response: &mut Response, drained: &mut usize) {
+    while *drained < DRAIN_BYTES {
+        match response.chunk().await {
+            Ok(Some(bytes)) => *drained += bytes.len(),
+            _ => break,
+        }
+    }
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -896,18 +899,6 @@ fn parse_retry_after(value: &str) -> Option<Duration> {
     )
 }
 
-/// The first `max` bytes of `text`, cut at a character boundary.
-fn truncate_bytes(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_owned();
-    }
-    let mut cut = max;
-    while !text.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    text[..cut].to_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -956,11 +947,5 @@ mod tests {
             serde_json::json!({"kind": "timeout", "phase": "firstByte", "limitMs": 5})
         );
         assert_eq!(f.kind_name(), "timeout");
-    }
-
-    #[test]
-    fn truncation_respects_characters() {
-        assert_eq!(truncate_bytes("aé", 2), "a");
-        assert_eq!(truncate_bytes("abc", 5), "abc");
     }
 }

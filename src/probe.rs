@@ -11,7 +11,6 @@ use tokio_util::sync::CancellationToken;
 use crate::decode::ResponseType;
 use crate::engine::{ChunkKind, ChunkSink, Engine, Failure, FailureKind};
 use crate::extract::suggest::Suggestion;
-use crate::extract::truncate_chars;
 use crate::request::{Message, Role};
 use crate::settings::Settings;
 
@@ -97,5 +96,13 @@ pub async fn run(
             };
             (report, Some(failure))
         }
+    }
+}
+
+/// The first `max` characters of `text`.
+pub fn truncate_chars(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
     }
 }

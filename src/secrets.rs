@@ -43,6 +43,45 @@ impl Secrets {
         }
         out
     }
+
+    /// At most `max_bytes` of `text`, scrubbed, safe to show. `was_cut` says
+    /// `text` itself is the start of something longer. Secrets are replaced
+    /// before cutting; where a cut leaves the beginning of a secret at the
+    /// end, that beginning is removed too.
+    pub fn excerpt(&self, text: &str, max_bytes: usize, was_cut: bool) -> String {
+        let mut out = self.scrub(text);
+        let mut cut = was_cut;
+        if out.len() > max_bytes {
+            let mut end = max_bytes;
+            while !out.is_char_boundary(end) {
+                end -= 1;
+            }
+            out.truncate(end);
+            cut = true;
+        }
+        if cut {
+            self.drop_partial_secret(&mut out);
+        }
+        out
+    }
+
+    /// Removes a secret's beginning (of at least four bytes) from the end of `text`.
+    fn drop_partial_secret(&self, text: &mut String) {
+        let longest = self
+            .values
+            .iter()
+            .filter_map(|value| {
+                (MIN_SECRET_LEN..value.len())
+                    .rev()
+                    .filter(|&k| value.is_char_boundary(k))
+                    .find(|&k| text.ends_with(&value[..k]))
+            })
+            .max();
+        if let Some(k) = longest {
+            text.truncate(text.len() - k);
+            text.push('…');
+        }
+    }
 }
 
 impl fmt::Debug for Secrets {
@@ -101,6 +140,24 @@ mod tests {
         assert!(out.contains("sk-…cdef"));
         assert_eq!(s.scrub("ab"), "ab");
         assert!(format!("{s:?}").contains("values"));
+    }
+
+    #[test]
+    fn excerpts_never_show_part_of_a_secret() {
+        let mut s = Secrets::default();
+        s.add("sk-TOKEN-secret-4f1d9a7c2b8e");
+        let text = "key sk-TOKEN-secret-4f1d9a7c2b8e ".repeat(10);
+        for max in 0..text.len() {
+            let out = s.excerpt(&text, max, false);
+            assert!(out.len() <= max + '…'.len_utf8(), "{max}: {out}");
+            assert!(!out.contains("sk-TOKEN"), "{max}: {out}");
+        }
+        // Text already cut upstream, ending inside a secret.
+        assert_eq!(s.excerpt("error: sk-TOKEN-sec", 100, true), "error: …");
+        assert_eq!(
+            s.excerpt("error: sk-TOKEN-sec", 100, false),
+            "error: sk-TOKEN-sec"
+        );
     }
 
     #[test]

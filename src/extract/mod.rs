@@ -23,6 +23,7 @@ use serde_json_path::JsonPath;
 use self::suggest::Suggestion;
 use self::surrogates::{Joiner, parse_lenient};
 use crate::decode::{Event, ResponseType};
+use crate::secrets::Secrets;
 
 /// A JsonPath as the user wrote it, compiled.
 #[derive(Debug, Clone)]
@@ -100,6 +101,8 @@ pub struct Extractor {
     /// Parsed events kept while nothing matched, for suggestions.
     kept: Vec<Value>,
     kept_bytes: usize,
+    /// Kept out of samples and suggestions.
+    secrets: Secrets,
     content_joiner: Joiner,
     reasoning_joiner: Joiner,
 }
@@ -114,8 +117,8 @@ enum ContentPath {
 
 /// How many events are kept as samples for errors.
 const SAMPLE_EVENTS: usize = 3;
-/// How much of each sample event is kept.
-const SAMPLE_CHARS: usize = 600;
+/// How much of each sample event is kept, in bytes.
+const SAMPLE_BYTES: usize = 1024;
 /// How many parsed events, and how many bytes of them, are kept for suggestions.
 const KEPT_EVENTS: usize = 64;
 const KEPT_BYTES: usize = 512 * 1024;
@@ -196,7 +199,14 @@ impl Extractor {
             kept_bytes: 0,
             content_joiner: Joiner::default(),
             reasoning_joiner: Joiner::default(),
+            secrets: Secrets::default(),
         }
+    }
+
+    /// Keeps `secrets` out of the samples and suggestions this extractor reports.
+    pub fn with_secrets(mut self, secrets: &Secrets) -> Self {
+        self.secrets = secrets.clone();
+        self
     }
 
     /// Text held back at the end of the stream (half of a surrogate pair).
@@ -285,7 +295,8 @@ impl Extractor {
             self.json_events += 1;
         }
         if self.sample.len() < SAMPLE_EVENTS {
-            self.sample.push(truncate_chars(data, SAMPLE_CHARS));
+            self.sample
+                .push(self.secrets.excerpt(data, SAMPLE_BYTES, false));
         }
     }
 
@@ -382,7 +393,7 @@ impl Extractor {
                 events: self.events,
                 non_text_events: self.non_text_events,
                 sample: self.sample.clone(),
-                suggestions: suggest::suggest(&self.kept, normalized),
+                suggestions: suggest::suggest(&self.kept, normalized, &self.secrets),
             });
         }
         None
@@ -448,14 +459,6 @@ pub fn provider_message(value: &Value) -> Option<String> {
         .or_else(|| text(value.get("message")))
         .or_else(|| text(value.get("detail")))
         .or_else(|| text(value.pointer("/detail/0/msg")))
-}
-
-/// The first `max` characters of `text`.
-pub fn truncate_chars(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text.to_owned(),
-    }
 }
 
 #[cfg(test)]

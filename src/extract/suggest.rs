@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::truncate_chars;
+use crate::secrets::Secrets;
 
 /// A path that would have produced text.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -29,7 +29,8 @@ const MAX_SUGGESTIONS: usize = 5;
 /// How deep and how wide events are walked.
 const MAX_DEPTH: usize = 12;
 const MAX_LEAVES: usize = 400;
-const SAMPLE_TEXT_CHARS: usize = 120;
+/// How much text a suggestion shows, in bytes.
+const SAMPLE_TEXT_BYTES: usize = 240;
 /// Field names that hold identifiers, not text (single-body case only).
 const IDENTIFIER_KEYS: &[&str] = &[
     "id",
@@ -60,7 +61,8 @@ struct Candidate {
 }
 
 /// Suggestions for `configured` (in normalized RFC 9535 form) over the parsed events.
-pub fn suggest(events: &[Value], configured: &str) -> Vec<Suggestion> {
+/// Sample texts are shown without `secrets`.
+pub fn suggest(events: &[Value], configured: &str, secrets: &Secrets) -> Vec<Suggestion> {
     let mut by_path: BTreeMap<String, Candidate> = BTreeMap::new();
     for event in events {
         let mut leaves = Vec::new();
@@ -95,7 +97,7 @@ pub fn suggest(events: &[Value], configured: &str) -> Vec<Suggestion> {
         })
         .map(|(path, c)| {
             let text: String = c.values.concat();
-            (score(&c.segments, &target), text.chars().count(), path, truncate_chars(&text, SAMPLE_TEXT_CHARS))
+            (score(&c.segments, &target), text.chars().count(), path, secrets.excerpt(&text, SAMPLE_TEXT_BYTES, false))
         })
         .collect();
     ranked.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)).then(a.2.cmp(&b.2)));
@@ -222,7 +224,11 @@ mod tests {
                 "obfuscation": format!("x{i}"), "choices": [{"index": 0, "delta": {"content": t}}]})
             })
             .collect();
-        let s = suggest(&events, "$.choices[0].message.delta.content");
+        let s = suggest(
+            &events,
+            "$.choices[0].message.delta.content",
+            &Secrets::default(),
+        );
         assert_eq!(
             s[0],
             Suggestion {
@@ -236,7 +242,7 @@ mod tests {
     #[test]
     fn single_body_suggests_text_fields() {
         let events = vec![json!({"id": "x", "model": "m", "output": {"text": "the answer"}})];
-        let s = suggest(&events, "$.choices[0].message.content");
+        let s = suggest(&events, "$.choices[0].message.content", &Secrets::default());
         assert_eq!(
             s,
             vec![Suggestion {
