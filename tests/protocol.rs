@@ -108,6 +108,16 @@ fn shutdown_then_exit_exits_with_code_0_and_later_requests_are_invalid() {
 }
 
 #[test]
+fn shutdown_and_exit_sent_together_still_get_the_shutdown_answer() {
+    let mut sidecar = Sidecar::spawn();
+    let id = sidecar.request("shutdown", None);
+    sidecar.notify("exit", None);
+    let reply = sidecar.wait_response(&id, WAIT);
+    assert_eq!(reply.result(), &Value::Null);
+    assert_eq!(sidecar.wait_exit(WAIT).code(), Some(0));
+}
+
+#[test]
 fn exit_without_shutdown_exits_with_code_1() {
     let mut sidecar = Sidecar::spawn();
     assert_still_serving(&mut sidecar);

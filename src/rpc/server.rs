@@ -54,8 +54,8 @@ impl Exit {
 /// Frames waiting for the writer; a full queue slows producers down instead
 /// of growing without bound when the client stops reading.
 const WRITE_QUEUE: usize = 4096;
-/// How long in-flight requests get to answer after stdin closed.
-const EOF_GRACE: Duration = Duration::from_secs(2);
+/// How long in-flight requests, then the writer, get to finish at the end.
+const END_GRACE: Duration = Duration::from_secs(2);
 
 /// Running requests by id; the number tells registrations of a reused id apart.
 type Inflight = Arc<Mutex<HashMap<String, (u64, CancellationToken)>>>;
@@ -181,21 +181,16 @@ where
         }
     };
 
-    if exit == Exit::Eof {
-        // Nobody will read the answers, but let handlers finish cleanly.
-        for (_, token) in inflight.lock().unwrap_or_else(|e| e.into_inner()).values() {
-            token.cancel();
-        }
-        tasks.close();
-        let _ = tokio::time::timeout(EOF_GRACE, tasks.wait()).await;
+    // Whichever way it ended: running requests are cancelled (each answers
+    // with its partial text), then everything queued is written out.
+    for (_, token) in inflight.lock().unwrap_or_else(|e| e.into_inner()).values() {
+        token.cancel();
     }
+    tasks.close();
+    let _ = tokio::time::timeout(END_GRACE, tasks.wait()).await;
     drop(tx);
     drop(methods);
-    if exit == Exit::Eof {
-        let _ = tokio::time::timeout(EOF_GRACE, writer).await;
-    } else {
-        writer.abort();
-    }
+    let _ = tokio::time::timeout(END_GRACE, writer).await;
     exit
 }
 
