@@ -75,21 +75,27 @@ fn read_settings_file(path: &Path, token: Option<&str>) -> Result<Value, String>
             path.display()
         ));
     };
-    let file_token_empty = map
-        .get(TOKEN)
-        .and_then(Value::as_str)
-        .is_none_or(|t| t.trim().is_empty());
-    let has_entry_token = map
-        .get("auth")
-        .and_then(|a| a.get("token"))
-        .and_then(Value::as_str)
-        .is_some_and(|t| !t.trim().is_empty());
-    if let (true, false, Some(token)) = (
-        file_token_empty,
-        has_entry_token,
-        token.filter(|t| !t.is_empty()),
-    ) {
-        map.insert(TOKEN.to_owned(), Value::from(token));
+    let Some(token) = token.filter(|t| !t.trim().is_empty()) else {
+        return Ok(value);
+    };
+    let empty = |v: Option<&Value>| {
+        v.and_then(Value::as_str)
+            .is_none_or(|t| t.trim().is_empty())
+    };
+    let dialog_token_empty = empty(map.get(TOKEN));
+    // Fill the token in where the file's form keeps it: a customLlms entry's
+    // `auth.token`, else the dialog's field.
+    match map.get_mut("auth").and_then(Value::as_object_mut) {
+        Some(auth) => {
+            if empty(auth.get("token")) && dialog_token_empty {
+                auth.insert("token".to_owned(), Value::from(token));
+            }
+        }
+        None => {
+            if dialog_token_empty {
+                map.insert(TOKEN.to_owned(), Value::from(token));
+            }
+        }
     }
     Ok(value)
 }

@@ -50,24 +50,26 @@ impl Catalog {
         if let Some(list) = config.get("customLlms") {
             let parsed;
             let list = match list {
-                Value::String(s) if s.trim().is_empty() => &Value::Array(Vec::new()),
+                Value::String(s) if s.trim().is_empty() => Some(&Value::Array(Vec::new())),
                 Value::String(s) => match serde_json::from_str::<Value>(s) {
                     Ok(v) => {
                         parsed = v;
-                        &parsed
+                        Some(&parsed)
                     }
                     Err(e) => {
                         problems.push(Problem::new(
                             "customLlms",
                             format!("is not valid JSON: {e}"),
                         ));
-                        return problems;
+                        // Unusable: the entries configured before stay.
+                        None
                     }
                 },
-                other => other,
+                other => Some(other),
             };
             match list {
-                Value::Array(items) => {
+                None => {}
+                Some(Value::Array(items)) => {
                     let mut entries = Vec::new();
                     for (i, item) in items.iter().enumerate() {
                         match item.as_object() {
@@ -91,8 +93,8 @@ impl Catalog {
                     }
                     self.custom_llms = entries;
                 }
-                Value::Null => self.custom_llms.clear(),
-                _ => problems.push(Problem::new("customLlms", "must be an array of entries")),
+                Some(Value::Null) => self.custom_llms.clear(),
+                Some(_) => problems.push(Problem::new("customLlms", "must be an array of entries")),
             }
         }
         match config.get("profiles") {
@@ -103,6 +105,33 @@ impl Catalog {
                 "profiles",
                 "must be an object {name: settings}",
             )),
+        }
+        if config.contains_key("customLlms") {
+            problems.extend(self.check_entries());
+        }
+        problems
+    }
+
+    /// Every problem of every entry, found now rather than when a request
+    /// first picks the entry; fields are named `customLlms[<name>].<key>`.
+    fn check_entries(&self) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        for entry in &self.custom_llms {
+            let Some(name) = entry.get("name").and_then(Value::as_str) else {
+                continue;
+            };
+            let selection = Selection {
+                llm: Some(name),
+                ..Selection::default()
+            };
+            if let Err(found) = self.resolve(selection) {
+                problems.extend(found.into_iter().map(|p| {
+                    Problem::new(
+                        format!("customLlms[{name}].{}", p.field),
+                        format!("entry `{name}`: {}", p.message),
+                    )
+                }));
+            }
         }
         problems
     }
@@ -125,8 +154,8 @@ impl Catalog {
         let mut any = false;
         let mut layer = |value: &Value, problems: &mut Vec<Problem>| {
             let (map, layer_origins) = canonical(value, problems);
+            origins.layer(map.keys().cloned(), layer_origins);
             merge(&mut merged, map);
-            origins.extend(layer_origins);
         };
 
         let entry = match (selection.llm, selection.model_type) {
@@ -370,6 +399,56 @@ mod tests {
             .unwrap_err();
         let fields: Vec<_> = p.iter().map(|p| p.field.as_str()).collect();
         assert_eq!(fields, ["url", "responseFormat"], "{p:?}");
+    }
+
+    #[test]
+    fn entries_are_checked_when_configured() {
+        let mut c = Catalog::default();
+        let problems = c.update(&json!({"customLlms": [
+            {"name": "ok", "url": "http://h/", "auth": {"type": "Bearer", "token": ""}, "requestFormat": "", "responseFormat": ""},
+            {"name": "bad", "url": "ftp://h/", "auth": {"type": "Bearer", "token": ""}, "requestFormat": "", "responseFormat": "$.["}
+        ]}));
+        let fields: Vec<_> = problems.iter().map(|p| p.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            ["customLlms[bad].url", "customLlms[bad].responseFormat"]
+        );
+    }
+
+    #[test]
+    fn a_bad_custom_llms_string_keeps_the_profiles_beside_it() {
+        let mut c = catalog();
+        let problems = c.update(&json!({"customLlms": "[not json", "profiles": {"new": {"customEngineServer": "http://new/"}}}));
+        assert_eq!(problems.len(), 1);
+        assert!(
+            c.resolve(Selection {
+                profile: Some("new"),
+                ..Default::default()
+            })
+            .is_ok()
+        );
+        assert!(
+            c.resolve(Selection {
+                llm: Some("Plan"),
+                ..Default::default()
+            })
+            .is_ok(),
+            "earlier entries stay"
+        );
+    }
+
+    #[test]
+    fn an_inline_problem_names_the_inline_key() {
+        let c = catalog();
+        let inline = json!({"customEngineServer": "ftp://x/"});
+        let p = c
+            .resolve(Selection {
+                llm: Some("Plan"),
+                settings: Some(&inline),
+                ..Default::default()
+            })
+            .unwrap_err();
+        assert_eq!(p[0].field, "customEngineServer");
     }
 
     #[test]

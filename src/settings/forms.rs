@@ -61,8 +61,14 @@ impl Origins {
         }
     }
 
-    /// Adds another object's renames (for layered sources).
-    pub fn extend(&mut self, other: Origins) {
+    /// Layers another source's renames over these: a key the later source
+    /// sets (under any name) now comes from it.
+    pub fn layer(&mut self, keys: impl IntoIterator<Item = String>, other: Origins) {
+        for key in keys {
+            self.renames.retain(|canonical, _| {
+                canonical != &key && !canonical.starts_with(&format!("{key}."))
+            });
+        }
         self.renames.extend(other.renames);
     }
 }

@@ -258,7 +258,12 @@ impl Settings {
 
         match url {
             Some(url) if problems.is_empty() => {
-                let secrets = collect_secrets(&url, token.as_deref(), &custom_headers);
+                let secrets = collect_secrets(
+                    &url,
+                    token.as_deref(),
+                    &custom_headers,
+                    network.proxy.as_deref(),
+                );
                 if let Some(name) = &token_header
                     && custom_headers.iter().any(|(h, _)| h == name)
                 {
@@ -364,6 +369,7 @@ fn collect_secrets(
     url: &Url,
     token: Option<&str>,
     headers: &[(HeaderName, HeaderValue)],
+    proxy: Option<&str>,
 ) -> Secrets {
     let mut secrets = Secrets::default();
     if let Some(token) = token {
@@ -385,8 +391,11 @@ fn collect_secrets(
             secrets.add(&value);
         }
     }
-    if let Some(password) = url.password() {
-        secrets.add(password);
+    let proxy = proxy.and_then(|p| Url::parse(p).ok());
+    for url in std::iter::once(url).chain(proxy.as_ref()) {
+        if let Some(password) = url.password() {
+            secrets.add(password);
+        }
     }
     secrets
 }
