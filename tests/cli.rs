@@ -19,22 +19,6 @@ const TOKEN: &str = "sk-cli-token-0123456789abcdef";
 const FLAG_TOKEN: &str = "sk-from-flag-0123456789abcd";
 const ENV_TOKEN: &str = "sk-from-env-0123456789abcde";
 
-/// Environment variables that would change the binary's behaviour: proxies for the loopback mock,
-/// the token variable, the log level.
-const SCRUBBED_ENV: &[&str] = &[
-    "LLM_SIDECAR_TOKEN",
-    "LLM_SIDECAR_LOG",
-    "RUST_LOG",
-    "HTTP_PROXY",
-    "http_proxy",
-    "HTTPS_PROXY",
-    "https_proxy",
-    "ALL_PROXY",
-    "all_proxy",
-    "NO_PROXY",
-    "no_proxy",
-];
-
 /// What a finished run printed.
 struct Run {
     code: Option<i32>,
@@ -64,7 +48,10 @@ fn run(args: &[&str], env: &[(&str, &str)]) -> Run {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    for key in SCRUBBED_ENV {
+    for key in common::sidecar::SCRUBBED_ENV
+        .iter()
+        .chain(&["LLM_SIDECAR_TOKEN"])
+    {
         command.env_remove(key);
     }
     for (key, value) in env {

@@ -117,31 +117,9 @@ fn request_at(mock: &MockLlm, index: usize) -> RecordedRequest {
     mock.wait_for_requests(index + 1, WAIT).remove(index)
 }
 
-/// `(field, message)` of every problem in `data.problems`.
-fn problems(data: &Value) -> Vec<(String, String)> {
-    data["problems"]
-        .as_array()
-        .unwrap_or_else(|| panic!("problems must be an array: {data}"))
-        .iter()
-        .map(|p| match (p["field"].as_str(), p["message"].as_str()) {
-            (Some(field), Some(message)) => (field.to_owned(), message.to_owned()),
-            _ => panic!("a problem needs a string field and message: {p}"),
-        })
-        .collect()
-}
-
 /// The fields of the problems.
 fn fields(problems: &[(String, String)]) -> Vec<&str> {
     problems.iter().map(|(f, _)| f.as_str()).collect()
-}
-
-/// The message of the problem under `field`; panics if there is none.
-fn message_for<'a>(problems: &'a [(String, String)], field: &str) -> &'a str {
-    problems
-        .iter()
-        .find(|(f, _)| f == field)
-        .map(|(_, m)| m.as_str())
-        .unwrap_or_else(|| panic!("no problem under `{field}`: {problems:?}"))
 }
 
 /// The `-32602` problems of a failed request.

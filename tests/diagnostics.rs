@@ -52,28 +52,6 @@ fn test_connection(sidecar: &mut Sidecar, params: Value) -> Value {
     call(sidecar, "llm/testConnection", params).result().clone()
 }
 
-/// `(field, message)` of every problem in `holder.problems`.
-fn problems(holder: &Value) -> Vec<(String, String)> {
-    holder["problems"]
-        .as_array()
-        .unwrap_or_else(|| panic!("problems must be an array: {holder}"))
-        .iter()
-        .map(|p| match (p["field"].as_str(), p["message"].as_str()) {
-            (Some(field), Some(message)) => (field.to_owned(), message.to_owned()),
-            _ => panic!("a problem needs a string field and message: {p}"),
-        })
-        .collect()
-}
-
-/// The message of the problem under `field`; panics if there is none.
-fn message_for<'a>(problems: &'a [(String, String)], field: &str) -> &'a str {
-    problems
-        .iter()
-        .find(|(f, _)| f == field)
-        .map(|(_, m)| m.as_str())
-        .unwrap_or_else(|| panic!("no problem under `{field}`: {problems:?}"))
-}
-
 /// The paths of `suggestions`.
 fn suggested_paths(suggestions: &Value) -> Vec<&str> {
     suggestions

@@ -6,28 +6,6 @@ mod common;
 use common::*;
 use serde_json::{Value, json};
 
-/// `(field, message)` of every problem in `data.problems`.
-fn problems(data: &Value) -> Vec<(String, String)> {
-    data["problems"]
-        .as_array()
-        .unwrap_or_else(|| panic!("data.problems must be an array: {data}"))
-        .iter()
-        .map(|p| match (p["field"].as_str(), p["message"].as_str()) {
-            (Some(field), Some(message)) => (field.to_owned(), message.to_owned()),
-            _ => panic!("a problem needs string field and message: {p}"),
-        })
-        .collect()
-}
-
-/// The message of the problem whose field is `field`; panics if there is none.
-fn message_for<'a>(problems: &'a [(String, String)], field: &str) -> &'a str {
-    problems
-        .iter()
-        .find(|(f, _)| f == field)
-        .map(|(_, m)| m.as_str())
-        .unwrap_or_else(|| panic!("no problem reported for {field}: {problems:?}"))
-}
-
 /// The number after "column " in `message`.
 fn column(message: &str) -> Option<usize> {
     let rest = &message[message.find("column ")? + "column ".len()..];

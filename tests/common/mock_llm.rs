@@ -374,21 +374,7 @@ impl MockLlm {
         timeout: Duration,
         done: impl Fn(&Log) -> bool,
     ) -> Result<MutexGuard<'_, Log>, MutexGuard<'_, Log>> {
-        let deadline = Instant::now() + timeout;
-        let mut log = self.log();
-        loop {
-            if done(&log) {
-                return Ok(log);
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(log);
-            }
-            log = match self.shared.changed.wait_timeout(log, left) {
-                Ok((log, _)) => log,
-                Err(poisoned) => poisoned.into_inner().0,
-            };
-        }
+        super::wait_for_change(self.log(), &self.shared.changed, timeout, done)
     }
 }
 

@@ -102,3 +102,49 @@ pub fn is_content_type_warning(line: &str) -> bool {
         .iter()
         .any(|word| line.contains(word))
 }
+
+/// `(field, message)` of every problem in `holder.problems` (error data or a validation report).
+pub fn problems(holder: &Value) -> Vec<(String, String)> {
+    holder["problems"]
+        .as_array()
+        .unwrap_or_else(|| panic!("problems must be an array: {holder}"))
+        .iter()
+        .map(|p| match (p["field"].as_str(), p["message"].as_str()) {
+            (Some(field), Some(message)) => (field.to_owned(), message.to_owned()),
+            _ => panic!("a problem needs a string field and message: {p}"),
+        })
+        .collect()
+}
+
+/// The message of the problem under `field`; panics if there is none.
+pub fn message_for<'a>(problems: &'a [(String, String)], field: &str) -> &'a str {
+    problems
+        .iter()
+        .find(|(f, _)| f == field)
+        .map(|(_, m)| m.as_str())
+        .unwrap_or_else(|| panic!("no problem under `{field}`: {problems:?}"))
+}
+
+/// Waits on `changed` until `done` holds for the guarded value; `Err` carries the guard when
+/// `timeout` passed first.
+pub fn wait_for_change<'a, T>(
+    mut guard: std::sync::MutexGuard<'a, T>,
+    changed: &std::sync::Condvar,
+    timeout: Duration,
+    done: impl Fn(&T) -> bool,
+) -> Result<std::sync::MutexGuard<'a, T>, std::sync::MutexGuard<'a, T>> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if done(&guard) {
+            return Ok(guard);
+        }
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Err(guard);
+        }
+        guard = match changed.wait_timeout(guard, left) {
+            Ok((guard, _)) => guard,
+            Err(poisoned) => poisoned.into_inner().0,
+        };
+    }
+}

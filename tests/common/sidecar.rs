@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 
 /// Environment variables removed from the child by default, so the host cannot change its behaviour
 /// (log level, HTTP proxies for the loopback mock server).
-const SCRUBBED_ENV: &[&str] = &[
+pub const SCRUBBED_ENV: &[&str] = &[
     "LLM_SIDECAR_LOG",
     "RUST_LOG",
     "HTTP_PROXY",
