@@ -48,6 +48,17 @@ pub enum ClientError {
     Build(String),
 }
 
+impl ClientError {
+    /// The settings key the error is about.
+    pub fn field(&self) -> &'static str {
+        match self {
+            ClientError::CaFile { .. } | ClientError::CaPem { .. } => "caCertificates",
+            ClientError::Proxy(_) => "proxy",
+            ClientError::Build(_) => "settings",
+        }
+    }
+}
+
 /// The `proxy` value that means: connect directly, ignoring the environment.
 pub const DIRECT: &str = "none";
 

@@ -375,14 +375,7 @@ impl Engine {
             .get(&settings.network, settings.timeouts.connect)
             .map_err(|e| {
                 Failure::new(FailureKind::InvalidSettings {
-                    problems: vec![Problem::new(
-                        if settings.network.ca_certificates.is_some() {
-                            "caCertificates"
-                        } else {
-                            "proxy"
-                        },
-                        e.to_string(),
-                    )],
+                    problems: vec![Problem::new(e.field(), e.to_string())],
                 })
             })?;
         let body = Bytes::from(request::body(&settings.body, messages));
