@@ -124,8 +124,11 @@ async fn demo() -> Result<(), String> {
         result["timings"]["totalMs"],
     );
 
-    let mut wrong = params_settings(&reply, &url);
-    wrong["customEngineResponseFormat"] = json!("$.choices[0].message.delta.content");
+    let wrong = json!({
+        "customEngineServer": url,
+        "customEngineRequestFormat": {"customFields": {"model": "demo-model", "stream": true}},
+        "customEngineResponseFormat": "$.choices[0].message.delta.content",
+    });
     println!(
         "\n→ llm/complete with the JsonPath from AutoDev's own docs, which is wrong for streams:"
     );
@@ -142,6 +145,13 @@ async fn demo() -> Result<(), String> {
         err["data"]["kind"].as_str().unwrap_or("?"),
         err["message"].as_str().unwrap_or("?")
     );
+    if let Some(fix) = err["data"]["suggestions"].get(0) {
+        println!(
+            "  suggested fix: {} (would have given {})",
+            fix["path"].as_str().unwrap_or("?"),
+            fix["sampleText"]
+        );
+    }
 
     ide.call("shutdown", Value::Null).await?;
     ide.notify("exit", Value::Null).await?;
@@ -151,13 +161,6 @@ async fn demo() -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     println!("\nsidecar exited with {status}");
     Ok(())
-}
-
-fn params_settings(_reply: &Value, url: &str) -> Value {
-    json!({
-        "customEngineServer": url,
-        "customEngineRequestFormat": {"customFields": {"model": "demo-model", "stream": true}},
-    })
 }
 
 fn pretty(value: &Value) -> String {
