@@ -363,31 +363,6 @@ mod tests {
     }
 
     #[test]
-    fn the_issue_presets_exist() {
-        for name in [
-            "deepseek",
-            "yi",
-            "glm",
-            "moonshot",
-            "openai",
-            "azure-openai",
-            "ollama",
-            "ollama-openai",
-            "lm-studio",
-            "vllm",
-            "llama.cpp",
-            "openrouter",
-            "groq",
-            "mistral",
-            "qwen",
-            "gemini",
-            "anthropic",
-        ] {
-            assert_eq!(find(name).map(|p| p.name), Some(name));
-        }
-    }
-
-    #[test]
     fn settings_use_only_known_keys() {
         for preset in all() {
             for key in settings(preset).keys() {
