@@ -96,20 +96,10 @@ fn initialized(options: Value) -> (Sidecar, Value) {
 /// `result.text`.
 fn complete(sidecar: &mut Sidecar, params: Value) -> Reply {
     let mut params = params;
-    params["streamId"] = json!("s");
     if params.get("messages").is_none() {
         params["messages"] = user("hi");
     }
-    let reply = sidecar.complete(params);
-    let chunks = reply.checked_chunks(&json!("s"));
-    if let Some(result) = reply.response.get("result") {
-        assert_eq!(
-            json!(joined(&chunks, "content")),
-            result["text"],
-            "content chunks must add up to result.text"
-        );
-    }
-    reply
+    complete_checked(sidecar, params)
 }
 
 /// The request number `index` (0-based) the mock received.

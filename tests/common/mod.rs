@@ -52,7 +52,13 @@ pub fn assert_still_serving(sidecar: &mut Sidecar) {
 /// Runs one `llm/complete` with `streamId` "s" and returns the reply after checking the stream
 /// invariants (see [`Reply::checked_chunks`]) and that the content chunks add up to `result.text`.
 pub fn complete_streamed(sidecar: &mut Sidecar, settings: Settings) -> Reply {
-    let reply = sidecar.complete(settings.params().stream_id("s").build());
+    complete_checked(sidecar, settings.params().build())
+}
+
+/// [`complete_streamed`] for any params (their `streamId` is set to "s").
+pub fn complete_checked(sidecar: &mut Sidecar, mut params: Value) -> Reply {
+    params["streamId"] = json!("s");
+    let reply = sidecar.complete(params);
     let chunks = reply.checked_chunks(&json!("s"));
     if let Some(result) = reply.response.get("result") {
         assert_eq!(
