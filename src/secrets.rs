@@ -49,8 +49,15 @@ impl Secrets {
     /// before cutting; where a cut leaves the beginning of a secret at the
     /// end, that beginning is removed too.
     pub fn excerpt(&self, text: &str, max_bytes: usize, was_cut: bool) -> String {
-        let mut out = self.scrub(text);
-        let mut cut = was_cut;
+        // Only a secret that starts within `max_bytes` can show: scrubbing a
+        // prefix that long plus the longest secret is enough, however big `text` is.
+        let longest = self.values.first().map_or(0, String::len);
+        let mut keep = text.len().min(max_bytes.saturating_add(longest));
+        while !text.is_char_boundary(keep) {
+            keep -= 1;
+        }
+        let mut cut = was_cut || keep < text.len();
+        let mut out = self.scrub(&text[..keep]);
         if out.len() > max_bytes {
             let mut end = max_bytes;
             while !out.is_char_boundary(end) {
