@@ -2,13 +2,14 @@
 # Every test suite in one command: the Rust core (`cargo test`), then each editor client inside its real editor,
 # against the release binary built here. Installs what the client suites need on first run (Debian, npm and PyPI
 # packages), so it works on a fresh machine. Prints one summary line per suite and a closing tally.
-#   scripts/test-all.sh              all suites
+#   scripts/test-all.sh              all suites (every ide-client/*/test.sh)
 #   scripts/test-all.sh vscode vim   the Rust core is skipped; only the named clients
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
 
-clients=(vscode neovim vim emacs jetbrains)
+clients=()
+for script in ide-client/*/test.sh; do [ -f "$script" ] && clients+=("$(basename "$(dirname "$script")")"); done
 run_core=1
 if [ $# -gt 0 ]; then clients=("$@"); run_core=0; fi
 
@@ -28,7 +29,7 @@ run_suite() {
 }
 
 [ $run_core = 1 ] && run_suite core cargo test --locked
-for client in "${clients[@]}"; do
+for client in ${clients[@]+"${clients[@]}"}; do
   if [ -f "ide-client/$client/test.sh" ]; then
     run_suite "$client" bash "ide-client/$client/test.sh"
   else
