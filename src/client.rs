@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use reqwest::{Client, redirect};
 
-use crate::settings::NetworkConfig;
+use crate::settings::{NetworkConfig, Proxy};
 
 /// The cache of clients.
 #[derive(Debug, Default)]
@@ -58,9 +58,6 @@ impl ClientError {
         }
     }
 }
-
-/// The `proxy` value that means: connect directly, ignoring the environment.
-pub const DIRECT: &str = "none";
 
 /// Idle connections kept per host: enough for an IDE's parallel requests,
 /// without holding hundreds of sockets after a burst.
@@ -105,10 +102,10 @@ fn build(network: &NetworkConfig, connect_timeout: Duration) -> Result<Client, C
         .tcp_nodelay(true)
         .pool_idle_timeout(Duration::from_secs(90))
         .pool_max_idle_per_host(MAX_IDLE_PER_HOST);
-    match network.proxy.as_deref() {
-        None => {}
-        Some(DIRECT) => builder = builder.no_proxy(),
-        Some(url) => {
+    match &network.proxy {
+        Proxy::FromEnvironment => {}
+        Proxy::Direct => builder = builder.no_proxy(),
+        Proxy::Url(url) => {
             let proxy = reqwest::Proxy::all(url)
                 .map_err(|e| ClientError::Proxy(e.to_string()))?
                 .no_proxy(reqwest::NoProxy::from_env());

@@ -17,7 +17,7 @@ use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, USER_
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::settings::{BodySpec, Settings};
+use crate::settings::Settings;
 
 /// One chat message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,6 +33,22 @@ pub enum Role {
     System,
     User,
     Assistant,
+}
+
+/// The request body recipe .
+#[derive(Debug, Clone, PartialEq)]
+pub struct BodySpec {
+    /// Added at the top level of the body.
+    pub custom_fields: Map<String, Value>,
+    /// The key that holds each message's role.
+    pub role_key: String,
+    /// The key that holds each message's text.
+    pub content_key: String,
+    /// AutoDev's `fields`: a whole-body template that replaces the default body.
+    pub template: Option<Map<String, Value>>,
+    /// `systemField`: system messages go in this top-level field instead of
+    /// `messages` (Anthropic's `system`).
+    pub system_field: Option<String>,
 }
 
 /// The placeholder of AutoDev's `fields` template.

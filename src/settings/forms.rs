@@ -79,7 +79,7 @@ pub fn canonical(value: &Value, problems: &mut Vec<Problem>) -> (Map<String, Val
     let Some(input) = value.as_object() else {
         problems.push(Problem::new(
             "settings",
-            format!("must be an object, got {}", super::kind_of(value)),
+            format!("must be an object, got {}", super::validate::kind_of(value)),
         ));
         return (Map::new(), origins);
     };
@@ -149,7 +149,7 @@ pub fn canonical(value: &Value, problems: &mut Vec<Problem>) -> (Map<String, Val
                     "auth",
                     format!(
                         "must be an object {{\"type\": \"Bearer\", \"token\": \"...\"}}, got {}",
-                        super::kind_of(other)
+                        super::validate::kind_of(other)
                     ),
                 )),
             },
@@ -267,7 +267,7 @@ fn apply_custom_request(
                 }
                 Some(other) => problems.push(Problem::new(
                     format!("customRequest.{key}"),
-                    format!("must be an object, got {}", super::kind_of(other)),
+                    format!("must be an object, got {}", super::validate::kind_of(other)),
                 )),
             }
         }
