@@ -1,0 +1,16 @@
+package dev.llmsidecar.client;
+
+import com.google.gson.JsonObject;
+
+import java.util.List;
+
+/**
+ * The result of {@code llm/validateSettings}: every problem at once, and the settings as they will be used
+ * ({@code normalized}: canonical keys, presets and layers applied, secrets masked), null when there are problems.
+ */
+public record ValidationResult(boolean ok, List<Problem> problems, JsonObject normalized) {
+    static ValidationResult from(JsonObject o) {
+        return new ValidationResult(Json.bool(o, "ok"), Problem.listFrom(Json.array(o, "problems")),
+                Json.object(o, "normalized"));
+    }
+}
