@@ -114,9 +114,11 @@ final class Connection {
         try {
             send(msg);
         } catch (IOException e) {
-            Pending removed = pending.remove(id);
-            if (streamId != null) streams.remove(streamId);
-            if (removed != null) removed.onError(diedWhileWriting(e));
+            // A broken pipe: the process is exiting or has closed its input. The reader sees the end of its output
+            // and fails this request with the exit code and the last stderr lines; a process that closed its input
+            // but lingers is useless, so make sure it goes.
+            LOG.log(System.Logger.Level.DEBUG, "could not write " + method + " to llm-sidecar: " + e);
+            if (process.isAlive()) process.destroy();
         }
     }
 
@@ -144,16 +146,6 @@ final class Connection {
         synchronized (writeLock) {
             Framing.write(stdin, body);
         }
-    }
-
-    private SidecarDied diedWhileWriting(IOException e) {
-        synchronized (this) {
-            if (death != null) return death;
-        }
-        Integer code = process.isAlive() ? null : process.exitValue();
-        return new SidecarDied("could not write to llm-sidecar (pid " + process.pid() + ")"
-                + (code == null ? "" : ", it exited with code " + code) + ": " + e.getMessage()
-                + stderrSuffix(), code, stderrTail(), e);
     }
 
     private void readLoop() {
