@@ -5,10 +5,17 @@
 //! arrive with every request, so clients are cached by what changes how they
 //! connect: proxy, extra TLS roots and the connect timeout.
 //!
+//! Clients are built off the async workers (reading `caCertificates` and the
+//! platform's roots is blocking file I/O), without holding the cache's lock
+//! across the build, and at most [`MAX_CLIENTS`] are kept, least recently
+//! used first out.
+//!
 //! Every client: no whole-request timeout (it would kill long generations;
-//! the engine times phases itself), 307/308 redirects followed with the body,
-//! other redirects returned as they are (turning a POST into a GET would lose
-//! the prompt), gzip and brotli decoded, `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY`
+//! the engine times phases itself), 307/308 redirects followed with the body
+//! only within the same origin (scheme, host and port: the credential headers
+//! and the prompt never go to another server, and never from https to http),
+//! every other redirect returned as it is (turning a POST into a GET would
+//! lose the prompt), gzip and brotli decoded, `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY`
 //! honoured; a `proxy` setting replaces the first two (`NO_PROXY` still
 //! applies) and `"none"` connects directly.
 
@@ -23,7 +30,20 @@ use crate::settings::{NetworkConfig, Proxy};
 /// The cache of clients.
 #[derive(Debug, Default)]
 pub struct Clients {
-    cache: Mutex<HashMap<Key, Client>>,
+    cache: Mutex<Cache>,
+}
+
+#[derive(Debug, Default)]
+struct Cache {
+    clients: HashMap<Key, Cached>,
+    /// Counts uses, to find the least recently used client.
+    tick: u64,
+}
+
+#[derive(Debug)]
+struct Cached {
+    client: Client,
+    last_used: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -66,9 +86,12 @@ const MAX_IDLE_PER_HOST: usize = 32;
 /// How many redirects are followed at most.
 const MAX_REDIRECTS: usize = 10;
 
+/// How many distinct configurations keep a client (and its pool).
+pub const MAX_CLIENTS: usize = 16;
+
 impl Clients {
     /// The client for this configuration, built on first use.
-    pub fn get(
+    pub async fn get(
         &self,
         network: &NetworkConfig,
         connect_timeout: Duration,
@@ -77,20 +100,69 @@ impl Clients {
             network: network.clone(),
             connect_timeout,
         };
-        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(client) = cache.get(&key) {
-            return Ok(client.clone());
+        if let Some(client) = self.lock().lookup(&key) {
+            return Ok(client);
         }
-        let client = build(network, connect_timeout)?;
-        cache.insert(key, client.clone());
-        Ok(client)
+        let build_key = key.clone();
+        let client = tokio::task::spawn_blocking(move || {
+            build(&build_key.network, build_key.connect_timeout)
+        })
+        .await
+        .map_err(|e| ClientError::Build(e.to_string()))??;
+        // Another request may have built the same client meanwhile: keep one.
+        Ok(self.lock().insert(key, client))
     }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Cache> {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Cache {
+    fn lookup(&mut self, key: &Key) -> Option<Client> {
+        self.tick += 1;
+        let cached = self.clients.get_mut(key)?;
+        cached.last_used = self.tick;
+        Some(cached.client.clone())
+    }
+
+    fn insert(&mut self, key: Key, client: Client) -> Client {
+        if let Some(existing) = self.lookup(&key) {
+            return existing;
+        }
+        if self.clients.len() >= MAX_CLIENTS
+            && let Some(oldest) = self
+                .clients
+                .iter()
+                .min_by_key(|(_, c)| c.last_used)
+                .map(|(k, _)| k.clone())
+        {
+            self.clients.remove(&oldest);
+        }
+        self.clients.insert(
+            key,
+            Cached {
+                client: client.clone(),
+                last_used: self.tick,
+            },
+        );
+        client
+    }
+}
+
+/// Scheme, host and port are the same.
+fn same_origin(a: &reqwest::Url, b: &reqwest::Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host_str() == b.host_str()
+        && a.port_or_known_default() == b.port_or_known_default()
 }
 
 fn build(network: &NetworkConfig, connect_timeout: Duration) -> Result<Client, ClientError> {
     let policy = redirect::Policy::custom(|attempt| {
         let keeps_body = matches!(attempt.status().as_u16(), 307 | 308);
-        if keeps_body && attempt.previous().len() < MAX_REDIRECTS {
+        let from = attempt.previous().last();
+        let same_origin = from.is_some_and(|from| same_origin(from, attempt.url()));
+        if keeps_body && same_origin && attempt.previous().len() < MAX_REDIRECTS {
             attempt.follow()
         } else {
             attempt.stop()

@@ -183,7 +183,7 @@ fn a_reset_after_some_chunks_is_interrupted_and_never_retried() {
 }
 
 #[test]
-fn a_reset_right_after_the_response_head_is_interrupted_with_no_text() {
+fn a_reset_right_after_the_response_head_is_retried_then_interrupted_with_no_text() {
     let server = RawServer::start(|mut conn| async move {
         if conn.read_request().await.is_none() {
             return;
@@ -198,10 +198,10 @@ fn a_reset_right_after_the_response_head_is_interrupted_with_no_text() {
     );
     assert_eq!(partial_text(&data), "");
     assert_eq!(
-        data["attempts"], 1,
-        "a broken 200 response is not retried: {data}"
+        data["attempts"], 3,
+        "a 200 response broken before any text is retried like a failed connect: {data}"
     );
-    assert_eq!(server.requests().len(), 1);
+    assert_eq!(server.requests().len(), 3);
 }
 
 #[test]
@@ -538,25 +538,27 @@ fn tls_to_a_plain_http_port_is_a_connect_error() {
 }
 
 #[test]
-fn redirects_307_and_308_repeat_the_post_with_its_body() {
-    let target = MockLlm::always(MockResponse::sse(openai_sse(&["moved ", "here"])));
-    let target_url = target.url("/v2/chat");
-    let redirector = MockLlm::start(move |request| {
+fn redirects_307_and_308_within_the_origin_repeat_the_post_with_its_body() {
+    let server = MockLlm::start(|request| {
+        if request.path.starts_with("/v2/chat") {
+            return MockResponse::sse(openai_sse(&["moved ", "here"]));
+        }
         let status: u16 = request.path.trim_start_matches('/').parse().unwrap();
-        // Both point at another server (another port): the POST must follow with its body.
+        // A path on the same server: the POST must follow with its body.
         let location = if status == 307 {
-            target_url.clone()
+            "/v2/chat"
         } else {
-            format!("{target_url}?from=308")
+            "/v2/chat?from=308"
         };
         MockResponse::new(status)
-            .header("Location", &location)
+            .header("Location", location)
             .content_type("text/plain")
             .piece(format!("moved to {location}"))
     });
     let mut bench = Bench::new();
-    for (i, status) in [307u16, 308].into_iter().enumerate() {
-        let settings = Settings::sse(redirector.url(&format!("/{status}")), DELTA_PATH)
+    for status in [307u16, 308] {
+        let before = server.requests().len();
+        let settings = Settings::sse(server.url(&format!("/{status}")), DELTA_PATH)
             .no_retries()
             .request_format(json!({"customFields": {"model": "m", "stream": true}}));
         let params = settings
@@ -566,8 +568,9 @@ fn redirects_307_and_308_repeat_the_post_with_its_body() {
             .build();
         let reply = bench.sidecar.complete(params);
         assert_eq!(reply.result()["text"], "moved here", "HTTP {status}");
-        let original = &redirector.requests()[i];
-        let repeated = &target.requests()[i];
+        let requests = server.requests();
+        let (original, repeated) = (&requests[before], &requests[before + 1]);
+        assert!(repeated.path.starts_with("/v2/chat"), "HTTP {status}");
         assert_eq!(repeated.method, "POST", "HTTP {status}: still a POST");
         assert_eq!(
             repeated.body, original.body,
@@ -584,7 +587,7 @@ fn redirects_307_and_308_repeat_the_post_with_its_body() {
         );
         bench.assert_healthy();
     }
-    assert_eq!(target.requests()[1].path, "/v2/chat?from=308");
+    assert_eq!(server.requests().last().unwrap().path, "/v2/chat?from=308");
 }
 
 #[test]

@@ -18,7 +18,6 @@
 
 use arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use llm_sidecar::decode::ResponseType;
 use llm_sidecar::extract::Extractor;
 use llm_sidecar::request::{self, Message, Role};
 use llm_sidecar::settings::Settings;
@@ -269,9 +268,7 @@ fn check(value: &Value, messages: &[Message]) {
                     assert!(!scrubbed.contains(token), "token {token:?} survives scrubbing: {scrubbed:?}");
                 }
             }
-            for rt in [ResponseType::Sse, ResponseType::Json, ResponseType::Ndjson] {
-                let _ = Extractor::new(settings.content_path.as_ref(), settings.reasoning_path.as_ref(), rt);
-            }
+            let _ = Extractor::new(settings.content_path.as_ref(), settings.reasoning_path.as_ref());
         }
     }
 }

@@ -1,6 +1,8 @@
 //! JsonPath to text: what each decoded event contributes to the answer.
 //!
-//! An [`Extractor`] is made for one completion once the body format is known.
+//! An [`Extractor`] is made for one completion. Without a configured path it
+//! tries one chain of the common servers' text paths on every event, whatever
+//! format the body turned out to be, so a mislabelled body needs no setting.
 //! Each event's JSON is parsed once; the content path, the reasoning path, the
 //! stream-error check, `finish_reason` and `usage` all read that one value.
 //! It also keeps what is needed to explain an empty answer afterwards
@@ -62,6 +64,8 @@ pub enum Outcome {
         provider_message: String,
         event: String,
     },
+    /// The body ended inside this event (see [`Event::Truncated`]).
+    Truncated { event: String },
 }
 
 /// Why a completion produced no answer at all.
@@ -105,14 +109,19 @@ pub struct Extractor {
     secrets: Secrets,
     content_joiner: Joiner,
     reasoning_joiner: Joiner,
+    /// The content path reads `choices[0]` by position.
+    positional: bool,
+    /// The first `choices[0].index` seen, and a different one seen after it.
+    choice_index: Option<u64>,
+    other_choice_index: Option<u64>,
 }
 
 #[derive(Debug)]
 enum ContentPath {
     Configured(CompiledPath),
-    /// No path configured: the first of these that selects something in an
-    /// event; raw text for non-JSON data.
-    Default(&'static [(&'static str, JsonPath)]),
+    /// No path configured: the first of [`DEFAULT_PATHS`] that selects
+    /// something in an event; raw text for non-JSON data.
+    Default,
 }
 
 /// How many events are kept as samples for errors.
@@ -132,33 +141,26 @@ pub const DEFAULT_JSON_PATH: &str = "$.choices[0].message.content";
 /// Without a configured path, each event is tried against these in order and
 /// the first that selects something is used: AutoDev's defaults first, then
 /// the other common server families, so an empty setting works with them.
-const DEFAULT_STREAM_PATHS: &[&str] = &[
+/// One chain serves every format: no stream event has a JSON answer's
+/// fields and no JSON answer a stream event's, so the order only matters
+/// within a family, and a body read as another type than announced needs
+/// no other defaults.
+const DEFAULT_PATH_SOURCES: &[&str] = &[
     DEFAULT_STREAM_PATH,
     DEFAULT_JSON_PATH,
     "$.message.content",                               // Ollama /api/chat
     "$.response",                                      // Ollama /api/generate, Cloudflare
     "$.delta.text",                                    // Anthropic content_block_delta
+    "$.content[?@.type == 'text'].text",               // Anthropic JSON answer
     "$.candidates[0].content.parts[?!@.thought].text", // Gemini, without thought summaries
 ];
-const DEFAULT_JSON_PATHS: &[&str] = &[
-    DEFAULT_JSON_PATH,
-    "$.message.content",                               // Ollama /api/chat
-    "$.response",                                      // Ollama /api/generate
-    "$.content[?@.type == 'text'].text",               // Anthropic
-    "$.candidates[0].content.parts[?!@.thought].text", // Gemini
-];
 
-static STREAM_PATHS: LazyLock<Vec<(&'static str, JsonPath)>> =
-    LazyLock::new(|| compile_all(DEFAULT_STREAM_PATHS));
-static JSON_PATHS: LazyLock<Vec<(&'static str, JsonPath)>> =
-    LazyLock::new(|| compile_all(DEFAULT_JSON_PATHS));
-
-fn compile_all(paths: &[&'static str]) -> Vec<(&'static str, JsonPath)> {
-    paths
+static DEFAULT_PATHS: LazyLock<Vec<JsonPath>> = LazyLock::new(|| {
+    DEFAULT_PATH_SOURCES
         .iter()
-        .map(|p| (*p, JsonPath::parse(p).expect("valid default path")))
+        .map(|p| JsonPath::parse(p).expect("valid default path"))
         .collect()
-}
+});
 
 impl CompiledPath {
     /// Compiles a path as users paste it from AutoDev (see [`dialect`]).
@@ -174,18 +176,17 @@ impl std::fmt::Display for PathError {
 }
 
 impl Extractor {
-    /// An extractor for a body read as `response_type`.
-    pub fn new(
-        content: Option<&CompiledPath>,
-        reasoning: Option<&CompiledPath>,
-        response_type: ResponseType,
-    ) -> Self {
+    /// An extractor with these paths (`None`: the defaults; no reasoning).
+    pub fn new(content: Option<&CompiledPath>, reasoning: Option<&CompiledPath>) -> Self {
+        let positional = content.is_none_or(|p| p.normalized.contains("choices[0]"));
         let content = match content {
             Some(path) => ContentPath::Configured(path.clone()),
-            None if response_type == ResponseType::Json => ContentPath::Default(&JSON_PATHS),
-            None => ContentPath::Default(&STREAM_PATHS),
+            None => ContentPath::Default,
         };
         Extractor {
+            positional,
+            choice_index: None,
+            other_choice_index: None,
             content,
             reasoning: reasoning.cloned(),
             events: 0,
@@ -225,12 +226,24 @@ impl Extractor {
         }
     }
 
-    /// The content path in effect, as text.
-    pub fn content_path(&self) -> &str {
+    /// The content path in effect for a body read as `response_type`, as text.
+    pub fn content_path(&self, response_type: ResponseType) -> &str {
         match &self.content {
             ContentPath::Configured(p) => &p.source,
-            ContentPath::Default(paths) => paths[0].0,
+            ContentPath::Default if response_type == ResponseType::Json => DEFAULT_JSON_PATH,
+            ContentPath::Default => DEFAULT_STREAM_PATH,
         }
+    }
+
+    /// A warning when the server streamed several choices into the
+    /// `choices[0]` a positional path reads, mixing their texts.
+    pub fn mixed_choices(&self, response_type: ResponseType) -> Option<String> {
+        let (first, other) = (self.choice_index?, self.other_choice_index?);
+        let path = self.content_path(response_type);
+        let filtered = path.replacen("choices[0]", "choices[?@.index==0]", 1);
+        Some(format!(
+            "the server sent more than one choice (index {first} and {other}) in choices[0], so the path `{path}` mixed their texts; to keep one answer use `{filtered}`, or drop `n` from customFields"
+        ))
     }
 
     /// The last finish reason the server sent.
@@ -243,16 +256,14 @@ impl Extractor {
         self.usage.take()
     }
 
-    /// Events read so far (not counting `[DONE]`).
-    pub fn events(&self) -> usize {
-        self.events
-    }
-
     /// What one decoded event contributes.
     pub fn apply(&mut self, event: &Event) -> Outcome {
         match event {
             Event::Data { event_type, data } => self.data_event(event_type, data),
             Event::Stray(text) => self.stray(text),
+            Event::Truncated(data) => Outcome::Truncated {
+                event: data.clone(),
+            },
         }
     }
 
@@ -312,9 +323,9 @@ impl Extractor {
             ContentPath::Configured(path) => {
                 collect_strings(&path.path, value, &mut pieces.content)
             }
-            ContentPath::Default(paths) => paths
+            ContentPath::Default => DEFAULT_PATHS
                 .iter()
-                .map(|(_, path)| collect_strings(path, value, &mut pieces.content))
+                .map(|path| collect_strings(path, value, &mut pieces.content))
                 .find(|selected| *selected != Selected::Nothing)
                 .unwrap_or(Selected::Nothing),
         };
@@ -329,6 +340,9 @@ impl Extractor {
         self.content_joiner.join(&mut pieces.content);
         self.reasoning_joiner.join(&mut pieces.reasoning);
         self.note_metadata(value);
+        if self.positional {
+            self.note_choice_index(value);
+        }
         if self.matched {
             self.kept = Vec::new();
         } else if self.kept.len() < KEPT_EVENTS && self.kept_bytes + data.len() <= KEPT_BYTES {
@@ -342,13 +356,26 @@ impl Extractor {
     fn text_event(&mut self, data: &str) -> Outcome {
         match self.content {
             ContentPath::Configured(_) => Outcome::Text(Pieces::default()),
-            ContentPath::Default { .. } => {
+            ContentPath::Default => {
                 self.matched = true;
                 Outcome::Text(Pieces {
                     content: data.to_owned(),
                     reasoning: String::new(),
                 })
             }
+        }
+    }
+
+    fn note_choice_index(&mut self, value: &Value) {
+        let Some(index) = value.pointer("/choices/0/index").and_then(Value::as_u64) else {
+            return;
+        };
+        match self.choice_index {
+            None => self.choice_index = Some(index),
+            Some(first) if first != index && self.other_choice_index.is_none() => {
+                self.other_choice_index = Some(index);
+            }
+            Some(_) => {}
         }
     }
 
@@ -373,7 +400,8 @@ impl Extractor {
 
     /// Explains an answer that has no text, or `None` when the answer is a
     /// legitimate empty one (the path selected only nulls or empty strings).
-    pub fn verdict(&self) -> Option<Verdict> {
+    /// `response_type` is the format the body was read as.
+    pub fn verdict(&self, response_type: ResponseType) -> Option<Verdict> {
         if self.events == 0 {
             return Some(Verdict::NoEvents);
         }
@@ -386,10 +414,10 @@ impl Extractor {
         if !self.matched {
             let normalized = match &self.content {
                 ContentPath::Configured(p) => p.normalized.as_str(),
-                ContentPath::Default(_) => self.content_path(),
+                ContentPath::Default => self.content_path(response_type),
             };
             return Some(Verdict::NoMatch {
-                path: self.content_path().to_owned(),
+                path: self.content_path(response_type).to_owned(),
                 events: self.events,
                 non_text_events: self.non_text_events,
                 sample: self.sample.clone(),
@@ -482,7 +510,7 @@ mod tests {
     #[test]
     fn strings_append_nulls_do_not() {
         let path = CompiledPath::compile("$.choices[0].delta.content").unwrap();
-        let mut x = Extractor::new(Some(&path), None, ResponseType::Sse);
+        let mut x = Extractor::new(Some(&path), None);
         assert_eq!(
             text(x.apply(&data(r#"{"choices":[{"delta":{"content":null}}]}"#))),
             ""
@@ -493,13 +521,13 @@ mod tests {
         );
         assert_eq!(text(x.apply(&data(r#"{"choices":[]}"#))), "");
         assert_eq!(x.apply(&data(" [DONE] ")), Outcome::Done);
-        assert_eq!(x.verdict(), None);
+        assert_eq!(x.verdict(ResponseType::Sse), None);
     }
 
     #[test]
     fn several_matches_are_joined() {
         let path = CompiledPath::compile("$.parts[*].text").unwrap();
-        let mut x = Extractor::new(Some(&path), None, ResponseType::Sse);
+        let mut x = Extractor::new(Some(&path), None);
         assert_eq!(
             text(x.apply(&data(r#"{"parts":[{"text":"a"},{"x":1},{"text":"b"}]}"#))),
             "ab"
@@ -509,13 +537,13 @@ mod tests {
     #[test]
     fn only_nulls_is_a_valid_empty_answer_but_nothing_is_no_match() {
         let path = CompiledPath::compile("$.a").unwrap();
-        let mut x = Extractor::new(Some(&path), None, ResponseType::Sse);
+        let mut x = Extractor::new(Some(&path), None);
         x.apply(&data(r#"{"a":null}"#));
-        assert_eq!(x.verdict(), None);
-        let mut y = Extractor::new(Some(&path), None, ResponseType::Sse);
+        assert_eq!(x.verdict(ResponseType::Sse), None);
+        let mut y = Extractor::new(Some(&path), None);
         y.apply(&data(r#"{"b":"x"}"#));
         assert!(matches!(
-            y.verdict(),
+            y.verdict(ResponseType::Sse),
             Some(Verdict::NoMatch { events: 1, .. })
         ));
     }
@@ -523,10 +551,10 @@ mod tests {
     #[test]
     fn a_path_that_selects_only_objects_is_no_match() {
         let path = CompiledPath::compile("$.choices[0].delta").unwrap();
-        let mut x = Extractor::new(Some(&path), None, ResponseType::Sse);
+        let mut x = Extractor::new(Some(&path), None);
         x.apply(&data(r#"{"choices":[{"delta":{"content":"a"}}]}"#));
         x.apply(&data(r#"{"choices":[{"delta":{"content":"b"}}]}"#));
-        match x.verdict() {
+        match x.verdict(ResponseType::Sse) {
             Some(Verdict::NoMatch {
                 non_text_events: 2,
                 suggestions,
@@ -540,7 +568,7 @@ mod tests {
 
     #[test]
     fn errors_in_stream() {
-        let mut x = Extractor::new(None, None, ResponseType::Sse);
+        let mut x = Extractor::new(None, None);
         let err = x.apply(&Event::Data {
             event_type: "error".into(),
             data: r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#
@@ -567,14 +595,14 @@ mod tests {
 
     #[test]
     fn default_paths_and_raw_text() {
-        let mut x = Extractor::new(None, None, ResponseType::Sse);
+        let mut x = Extractor::new(None, None);
         assert_eq!(text(x.apply(&data("plain words"))), "plain words");
         assert_eq!(
             text(x.apply(&data(r#"{"choices":[{"message":{"content":"m"}}]}"#))),
             "m"
         );
-        let mut j = Extractor::new(None, None, ResponseType::Json);
-        assert_eq!(j.content_path(), DEFAULT_JSON_PATH);
+        let mut j = Extractor::new(None, None);
+        assert_eq!(j.content_path(ResponseType::Json), DEFAULT_JSON_PATH);
         assert_eq!(
             text(j.apply(&data(r#"{"choices":[{"message":{"content":"full"}}]}"#))),
             "full"
@@ -583,7 +611,7 @@ mod tests {
 
     #[test]
     fn default_chain_covers_common_servers() {
-        let mut x = Extractor::new(None, None, ResponseType::Ndjson);
+        let mut x = Extractor::new(None, None);
         assert_eq!(
             text(x.apply(&data(
                 r#"{"message":{"role":"assistant","content":"olla"},"done":false}"#
@@ -608,27 +636,27 @@ mod tests {
             text(x.apply(&data(r#"{"choices":[],"usage":{"total_tokens":1}}"#))),
             ""
         );
-        let mut j = Extractor::new(None, None, ResponseType::Json);
+        let mut j = Extractor::new(None, None);
         let claude = r#"{"content":[{"type":"thinking","thinking":"x"},{"type":"text","text":"full answer"}]}"#;
         assert_eq!(text(j.apply(&data(claude))), "full answer");
     }
 
     #[test]
     fn verdicts() {
-        let x = Extractor::new(None, None, ResponseType::Sse);
-        assert_eq!(x.verdict(), Some(Verdict::NoEvents));
+        let x = Extractor::new(None, None);
+        assert_eq!(x.verdict(ResponseType::Sse), Some(Verdict::NoEvents));
         let path = CompiledPath::compile("$.a").unwrap();
-        let mut y = Extractor::new(Some(&path), None, ResponseType::Sse);
+        let mut y = Extractor::new(Some(&path), None);
         y.apply(&data("not json"));
         assert!(matches!(
-            y.verdict(),
+            y.verdict(ResponseType::Sse),
             Some(Verdict::NotJson { events: 1, .. })
         ));
     }
 
     #[test]
     fn finish_reason_and_usage() {
-        let mut x = Extractor::new(None, None, ResponseType::Sse);
+        let mut x = Extractor::new(None, None);
         x.apply(&data(
             r#"{"choices":[{"delta":{},"finish_reason":"stop"}]}"#,
         ));

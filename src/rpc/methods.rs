@@ -388,6 +388,12 @@ fn failure_error(failure: &Failure) -> RpcError {
         "partialText".to_owned(),
         Value::from(failure.partial_text.as_str()),
     );
+    if !failure.partial_reasoning.is_empty() {
+        data.insert(
+            "partialReasoning".to_owned(),
+            Value::from(failure.partial_reasoning.as_str()),
+        );
+    }
     data.insert("attempts".to_owned(), Value::from(failure.attempts));
     let code = match failure.kind {
         FailureKind::Cancelled => code::REQUEST_CANCELLED,
