@@ -60,7 +60,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    logging::init();
+    let log = logging::init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -71,10 +71,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match cli.command.unwrap_or(Command::Serve) {
+    let code = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
             let exit = runtime.block_on(rpc::serve(tokio::io::stdin(), rpc::stdout()));
             tracing::debug!(?exit, "server loop ended");
+            log.finish();
             // stdin is read on a blocking thread that cannot be interrupted:
             // leave without waiting for it.
             std::process::exit(exit.code());
@@ -100,5 +101,8 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Demo => ExitCode::from(runtime.block_on(demo::run())),
-    }
+    };
+    drop(runtime);
+    log.finish();
+    code
 }

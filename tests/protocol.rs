@@ -208,10 +208,14 @@ fn frames_split_across_writes_and_batched_in_one_write_are_read() {
 #[test]
 fn malformed_json_gets_parse_error_and_the_server_keeps_serving() {
     let mut sidecar = Sidecar::spawn();
-    for body in [
-        b"{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\": ".as_slice(),
-        b"not json at all",
-        &[0xff, 0xfe, 0x7b, 0x7d],
+    for (body, id) in [
+        // The id can still be read: the error is answered to it.
+        (
+            b"{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\": ".as_slice(),
+            json!(1),
+        ),
+        (b"not json at all", Value::Null),
+        (&[0xff, 0xfe, 0x7b, 0x7d], Value::Null),
     ] {
         let before = sidecar.transcript().len();
         sidecar.write_frame(body);
@@ -220,8 +224,8 @@ fn malformed_json_gets_parse_error_and_the_server_keeps_serving() {
         });
         assert_eq!(
             sidecar.transcript()[index]["id"],
-            Value::Null,
-            "a parse error is answered with id null"
+            id,
+            "a parse error is answered with the id when it can be read, else null"
         );
         assert_still_serving(&mut sidecar);
     }

@@ -18,15 +18,23 @@ pub fn parse_lenient(data: &str) -> Option<Value> {
     match serde_json::from_str(data) {
         Ok(value) => Some(value),
         Err(_) if data.contains("\\u") || data.contains("\\U") => {
-            serde_json::from_str(&mark_lone_surrogates(data)?).ok()
+            let marked = rewrite_lone_surrogates(data, |unit| format!("\\ufdd0{unit:04x}"))?;
+            serde_json::from_str(&marked).ok()
         }
         Err(_) => None,
     }
 }
 
-/// Rewrites lone surrogate escapes into marker escapes; `None` when there is
-/// nothing to rewrite.
-fn mark_lone_surrogates(data: &str) -> Option<String> {
+/// Rewrites lone surrogate escapes into `\ufffd` (U+FFFD); `None` when there
+/// is nothing to rewrite. For whole messages, where no later piece can
+/// complete a pair (a prompt cut mid-emoji by JavaScript).
+pub fn replace_lone_surrogates(data: &str) -> Option<String> {
+    rewrite_lone_surrogates(data, |_| "\\ufffd".to_owned())
+}
+
+/// Rewrites each lone surrogate escape with `escape(unit)`; `None` when there
+/// is nothing to rewrite.
+fn rewrite_lone_surrogates(data: &str, escape: impl Fn(u16) -> String) -> Option<String> {
     let bytes = data.as_bytes();
     let mut out = String::with_capacity(data.len() + 16);
     let mut changed = false;
@@ -55,7 +63,7 @@ fn mark_lone_surrogates(data: &str) -> Option<String> {
             i += 12;
         } else if is_high || is_low {
             out.push_str(&data[copied..i]);
-            out.push_str(&format!("\\ufdd0{unit:04x}"));
+            out.push_str(&escape(unit));
             i += 6;
             copied = i;
             changed = true;
@@ -172,6 +180,15 @@ mod tests {
         let mut d = text(r#"{"t":"\ud83d"}"#);
         j.join(&mut d);
         assert_eq!(j.finish(), Some('\u{FFFD}'));
+    }
+
+    #[test]
+    fn lone_halves_can_be_replaced_outright() {
+        let fixed = replace_lone_surrogates(r#"{"t":"cut \ud83d","u":"\ud83d\udc4b"}"#).unwrap();
+        let v: Value = serde_json::from_str(&fixed).unwrap();
+        assert_eq!(v["t"], "cut \u{FFFD}");
+        assert_eq!(v["u"], "👋");
+        assert_eq!(replace_lone_surrogates(r#"{"t":"\\ud83d"}"#), None);
     }
 
     #[test]

@@ -8,12 +8,19 @@
 //!   before the task sends the response, are always on stdout first.
 //! - Cancel is ours: each running request has a `CancellationToken`; the
 //!   handler sees it and answers with the text produced so far.
+//! - Ids are typed ([`RequestId`]); an id still in flight cannot be reused
+//!   (the new request is refused, the running one goes on, still
+//!   cancellable), and every request is answered exactly once. A frame that
+//!   is not JSON is answered to its id when the id can still be read.
 //! - A panicking handler is caught and answered with an internal error; the
 //!   process keeps serving.
+//! - stdout gone (the editor crashed or closed the pipe) ends everything: the
+//!   first failed write cancels every running request, closing its upstream
+//!   connection so no more tokens are spent for nobody, and the process exits
+//!   with [`Exit::OutputClosed`].
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -28,7 +35,7 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use super::frame::{Frame, FrameCodec};
-use super::message::{Incoming, code, error, response};
+use super::message::{self, Incoming, RequestId, code, error, response};
 use super::methods::{self, Methods};
 
 /// How the server loop ended.
@@ -40,6 +47,8 @@ pub enum Exit {
     Clean,
     /// `exit` without `shutdown` (LSP: exit code 1).
     WithoutShutdown,
+    /// Writing to stdout failed: nobody reads the answers any more.
+    OutputClosed,
 }
 
 impl Exit {
@@ -47,6 +56,7 @@ impl Exit {
         match self {
             Exit::Eof | Exit::Clean => 0,
             Exit::WithoutShutdown => 1,
+            Exit::OutputClosed => 2,
         }
     }
 }
@@ -57,10 +67,8 @@ const WRITE_QUEUE: usize = 4096;
 /// How long in-flight requests, then the writer, get to finish at the end.
 const END_GRACE: Duration = Duration::from_secs(2);
 
-/// Running requests by id; the number tells registrations of a reused id apart.
-type Inflight = Arc<Mutex<HashMap<String, (u64, CancellationToken)>>>;
-
-static REGISTRATION: AtomicU64 = AtomicU64::new(0);
+/// Running requests by id.
+type Inflight = Arc<Mutex<HashMap<RequestId, CancellationToken>>>;
 
 /// Serves JSON-RPC on `input`/`output` until EOF or `exit`.
 pub async fn serve<R, W>(input: R, output: W) -> Exit
@@ -69,7 +77,8 @@ where
     W: AsyncWrite + Unpin + Send + 'static,
 {
     let (tx, rx) = mpsc::channel::<Bytes>(WRITE_QUEUE);
-    let writer = tokio::spawn(write_frames(rx, output));
+    let output_gone = CancellationToken::new();
+    let writer = tokio::spawn(write_frames(rx, output, output_gone.clone()));
     let methods = Arc::new(Methods::new());
     let inflight: Inflight = Arc::default();
     let tasks = TaskTracker::new();
@@ -77,7 +86,12 @@ where
     let mut shutdown = false;
 
     let exit = loop {
-        let frame = match reader.next().await {
+        let next = tokio::select! {
+            biased;
+            _ = output_gone.cancelled() => break Exit::OutputClosed,
+            next = reader.next() => next,
+        };
+        let frame = match next {
             None => break Exit::Eof,
             Some(Err(e)) => {
                 tracing::error!(error = %e, "cannot read stdin; stopping");
@@ -115,25 +129,22 @@ where
                 continue;
             }
         };
-        let value = match serde_json::from_slice::<Value>(&body) {
+        let value = match message::parse(&body) {
             Ok(value) => value,
-            Err(e) => {
-                tracing::warn!(error = %e, "a frame is not valid JSON");
-                send(
-                    &tx,
-                    error(
-                        &Value::Null,
-                        code::PARSE_ERROR,
-                        &format!("parse error: {e}"),
-                        None,
-                    ),
-                )
-                .await;
+            Err(failure) => {
+                tracing::warn!(detail = %failure.detail, "a frame is not valid JSON");
+                let frame = error(&failure.id, code::PARSE_ERROR, &failure.detail, None);
+                send(&tx, frame).await;
                 continue;
             }
         };
         match Incoming::from_value(value) {
-            Incoming::Request { id, method, params } => {
+            Incoming::Request {
+                id: request_id,
+                method,
+                params,
+            } => {
+                let id = request_id.to_value();
                 if shutdown {
                     send(
                         &tx,
@@ -154,7 +165,19 @@ where
                         send(&tx, response(&id, &Value::Null)).await;
                     }
                     _ if methods::is_known(&method) => {
-                        spawn_request(&tasks, &inflight, &methods, &tx, id, method, params);
+                        let in_use = inflight
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .contains_key(&request_id);
+                        if in_use {
+                            tracing::warn!(id = %request_id, "refusing a request whose id is still in flight");
+                            let message = format!(
+                                "request id {request_id} is already in use by a request that is still running; use a new id"
+                            );
+                            send(&tx, error(&id, code::INVALID_REQUEST, &message, None)).await;
+                            continue;
+                        }
+                        spawn_request(&tasks, &inflight, &methods, &tx, request_id, method, params);
                     }
                     _ => {
                         let message = format!("unknown method `{method}`");
@@ -183,36 +206,42 @@ where
 
     // Whichever way it ended: running requests are cancelled (each answers
     // with its partial text), then everything queued is written out.
-    for (_, token) in inflight.lock().unwrap_or_else(|e| e.into_inner()).values() {
+    for token in inflight.lock().unwrap_or_else(|e| e.into_inner()).values() {
         token.cancel();
     }
     tasks.close();
     let _ = tokio::time::timeout(END_GRACE, tasks.wait()).await;
     drop(tx);
     drop(methods);
-    let _ = tokio::time::timeout(END_GRACE, writer).await;
+    if exit != Exit::OutputClosed {
+        let _ = tokio::time::timeout(END_GRACE, writer).await;
+    }
     exit
 }
 
-/// The only code that writes to the output.
-async fn write_frames<W: AsyncWrite + Unpin>(mut rx: mpsc::Receiver<Bytes>, output: W) {
+/// The only code that writes to the output. A failed write cancels
+/// `output_gone`; what is queued after that is read and dropped, so producers
+/// never block on a dead writer.
+async fn write_frames<W: AsyncWrite + Unpin>(
+    mut rx: mpsc::Receiver<Bytes>,
+    output: W,
+    output_gone: CancellationToken,
+) {
     let mut sink = FramedWrite::new(output, FrameCodec::default());
     while let Some(frame) = rx.recv().await {
-        if sink.feed(frame).await.is_err() {
-            break;
-        }
+        let mut written = sink.feed(frame).await;
         // Batch whatever is already queued into one flush.
-        while let Ok(frame) = rx.try_recv() {
-            if sink.feed(frame).await.is_err() {
-                return;
-            }
+        while written.is_ok()
+            && let Ok(frame) = rx.try_recv()
+        {
+            written = sink.feed(frame).await;
         }
-        if sink.flush().await.is_err() {
-            tracing::warn!("stdout is closed; dropping further output");
+        if let Err(e) = written.and(sink.flush().await) {
+            tracing::error!(error = %e, "cannot write to stdout (the client closed it); cancelling every request and exiting");
+            output_gone.cancel();
             break;
         }
     }
-    // Keep draining so producers never block on a dead writer.
     while rx.recv().await.is_some() {}
 }
 
@@ -221,18 +250,17 @@ async fn send(tx: &mpsc::Sender<Bytes>, frame: Bytes) {
     let _ = tx.send(frame).await;
 }
 
-fn id_key(id: &Value) -> String {
-    id.to_string()
-}
-
 fn cancel(inflight: &Inflight, params: &Value) {
-    let Some(id) = params.get("id") else {
-        tracing::debug!("$/cancelRequest without an id");
+    let Some(id) = params
+        .get("id")
+        .and_then(|id| RequestId::from_value(id).ok())
+    else {
+        tracing::debug!("$/cancelRequest without a usable id");
         return;
     };
     let map = inflight.lock().unwrap_or_else(|e| e.into_inner());
-    match map.get(&id_key(id)) {
-        Some((_, token)) => {
+    match map.get(&id) {
+        Some(token) => {
             tracing::debug!(%id, "cancelling");
             token.cancel();
         }
@@ -246,17 +274,16 @@ fn spawn_request(
     inflight: &Inflight,
     methods: &Arc<Methods>,
     tx: &mpsc::Sender<Bytes>,
-    id: Value,
+    key: RequestId,
     method: String,
     params: Value,
 ) {
     let token = CancellationToken::new();
-    let key = id_key(&id);
-    let registration = REGISTRATION.fetch_add(1, Ordering::Relaxed);
+    let id = key.to_value();
     inflight
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .insert(key.clone(), (registration, token.clone()));
+        .insert(key.clone(), token.clone());
     let span = tracing::info_span!("request", id = %key, method = %method);
     let (inflight, methods, tx) = (inflight.clone(), methods.clone(), tx.clone());
     tasks.spawn(
@@ -278,13 +305,11 @@ fn spawn_request(
                     Some(&json!({"kind": "internal"})),
                 )
             });
-            {
-                let mut map = inflight.lock().unwrap_or_else(|e| e.into_inner());
-                // Only remove our own token (a later request may reuse the id).
-                if map.get(&key).is_some_and(|(r, _)| *r == registration) {
-                    map.remove(&key);
-                }
-            }
+            // The id is free again once its answer is on its way.
+            inflight
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&key);
             send(&tx, frame).await;
         }
         .instrument(span),

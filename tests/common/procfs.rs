@@ -1,47 +1,16 @@
 //! The sidecar's process as the kernel sees it (Linux `/proc`): its pid, open file descriptors,
 //! resident memory (`VmRSS`) and peak resident memory (`VmHWM`).
 //!
-//! [`Sidecar`] does not expose its child's pid, so [`spawn_tracked`] gives the child a unique
-//! environment variable and finds the process that carries it.
-
-use std::sync::atomic::{AtomicUsize, Ordering};
+//! The pid comes from the spawned child itself ([`Sidecar::pid`]), never from a search of
+//! `/proc`, which could run before the child had exec'd and find nothing.
 
 use super::sidecar::{Sidecar, SidecarBuilder};
 
-const TAG_VAR: &str = "LLM_SIDECAR_TEST_PROCESS_TAG";
-
 /// Spawns `builder` and returns the sidecar with its pid.
 pub fn spawn_tracked(builder: SidecarBuilder) -> (Sidecar, u32) {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let tag = format!(
-        "{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    );
-    let sidecar = builder.env(TAG_VAR, &tag).spawn();
-    let pid = find_pid(&format!("{TAG_VAR}={tag}"))
-        .unwrap_or_else(|| panic!("no process carries {TAG_VAR}={tag}"));
+    let sidecar = builder.spawn();
+    let pid = sidecar.pid();
     (sidecar, pid)
-}
-
-/// The child of this process whose environment holds `entry` (`NAME=value`).
-fn find_pid(entry: &str) -> Option<u32> {
-    let me = std::process::id();
-    std::fs::read_dir("/proc")
-        .ok()?
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .find(|pid| {
-            parent_of(*pid) == Some(me)
-                && std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|environ| {
-                    environ
-                        .split(|b| *b == 0)
-                        .any(|var| var == entry.as_bytes())
-                })
-        })
-}
-
-fn parent_of(pid: u32) -> Option<u32> {
-    status_field(pid, "PPid")
 }
 
 /// A numeric field of `/proc/<pid>/status` (memory fields are in KiB).

@@ -283,6 +283,12 @@ impl Sidecar {
         SidecarBuilder::default()
     }
 
+    /// The child process's id.
+    #[allow(dead_code)]
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends a request with the next integer id and returns that id. `params: None` omits the key.
     pub fn request(&mut self, method: &str, params: impl Into<Option<Value>>) -> Value {
         let id = json!(self.next_id);
