@@ -36,6 +36,9 @@ final class Connection {
         void onResult(JsonElement result);
 
         void onError(RuntimeException error);
+
+        /** Whether a successful answer shows the process is healthy (not so for {@code initialize}). */
+        default boolean showsHealth() { return true; }
     }
 
     private static final System.Logger LOG = System.getLogger("llm-sidecar.client");
@@ -186,7 +189,7 @@ final class Connection {
             if (error != null) {
                 p.onError(Errors.fromRpcErrorOrCancel(error));
             } else {
-                answered = true;
+                if (p.showsHealth()) answered = true;
                 JsonElement result = msg.get("result");
                 p.onResult(result == null ? JsonNull.INSTANCE : result);
             }
@@ -253,6 +256,10 @@ final class Connection {
             pending.clear();
             streams.clear();
         }
+        if (!closing) LOG.log(System.Logger.Level.WARNING, d.getMessage());
+        // first the client's state (no longer current, death counted for backoff), so that whoever reacts to the
+        // failures below and calls again already gets a new process with the right delay
+        onDeath.accept(this);
         for (Pending p : failed) {
             try {
                 p.onError(d);
@@ -260,8 +267,6 @@ final class Connection {
                 LOG.log(System.Logger.Level.WARNING, "failing a request threw", e);
             }
         }
-        if (!closing) LOG.log(System.Logger.Level.WARNING, d.getMessage());
-        onDeath.accept(this);
     }
 
     private static String describeSignal(int code) {

@@ -160,14 +160,19 @@ public final class SidecarClient implements AutoCloseable {
     @Override
     public void close() {
         Connection c;
+        CompletableFuture<Connection> pendingStart;
         synchronized (state) {
             if (closed) return;
             closed = true;
             c = current;
             current = null;
+            pendingStart = starting;
+            starting = null;
         }
         if (c != null) c.shutdown(options.closeTimeout.toNanos());
         scheduler.shutdownNow();
+        // a start that had not run yet never will; one that is running shuts its process down when it sees closed
+        if (pendingStart != null) pendingStart.completeExceptionally(new SidecarUnavailable("the client is closed", null));
     }
 
     private <T> CompletableFuture<T> call(String method, JsonElement params, Function<JsonElement, T> map) {
@@ -225,15 +230,12 @@ public final class SidecarClient implements AutoCloseable {
             starting = s;
             delay = backoff.nextDelayMs();
         }
-        if (delay == 0) {
-            start(s);
-        } else {
-            LOG.log(System.Logger.Level.INFO, "llm-sidecar keeps dying; starting it again in " + delay + " ms");
-            try {
-                scheduler.schedule(() -> start(s), delay, TimeUnit.MILLISECONDS);
-            } catch (java.util.concurrent.RejectedExecutionException e) {
-                startFailed(s, new SidecarUnavailable("the client is closed", e));
-            }
+        // always on the scheduler thread: spawning a process never blocks the caller (the IDE's UI thread, say)
+        if (delay > 0) LOG.log(System.Logger.Level.INFO, "llm-sidecar keeps dying; starting it again in " + delay + " ms");
+        try {
+            scheduler.schedule(() -> start(s), delay, TimeUnit.MILLISECONDS);
+        } catch (java.util.concurrent.RejectedExecutionException e) {
+            startFailed(s, new SidecarUnavailable("the client is closed", e));
         }
         return s;
     }
@@ -286,6 +288,11 @@ public final class SidecarClient implements AutoCloseable {
                 } else {
                     s.complete(c);
                 }
+            }
+
+            @Override
+            public boolean showsHealth() {
+                return false;
             }
 
             @Override

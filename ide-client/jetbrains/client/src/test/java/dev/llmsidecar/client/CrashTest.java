@@ -82,6 +82,28 @@ class CrashTest {
     }
 
     @Test
+    void aSidecarThatCrashesOnEveryRequestAfterInitializeBacksOff() throws Exception {
+        String java = ProcessHandle.current().info().command().orElse("java");
+        var opts = SidecarOptions.builder(List.of(java, "-cp", System.getProperty("java.class.path"),
+                        CrashAfterInitSidecar.class.getName()))
+                .stderrSink(new TestSidecar.Stderr())
+                .restartBackoff(Duration.ofMillis(100), Duration.ofMillis(400))
+                .build();
+        try (SidecarClient client = new SidecarClient(opts)) {
+            for (int i = 0; i < 3; i++) {
+                ExecutionException ex = assertThrows(ExecutionException.class, () -> client.presets()
+                        .get(TestSidecar.TIMEOUT_S, TimeUnit.SECONDS));
+                SidecarDied died = assertInstanceOf(SidecarDied.class, ex.getCause());
+                assertEquals(7, died.exitCode());
+                assertTrue(died.getMessage().contains("1 request in flight"), died.getMessage());
+                assertTrue(died.getMessage().contains("crash-after-init: giving up"), died.getMessage());
+            }
+            // answering initialize is not a healthy run: three deaths in a row back off
+            assertEquals(Duration.ofMillis(200), client.nextRestartDelay());
+        }
+    }
+
+    @Test
     void aMissingBinaryIsReportedAsUnavailable() {
         Path missing = Path.of("/nonexistent/llm-sidecar");
         try (SidecarClient client = new SidecarClient(SidecarOptions.builder(missing).build())) {
