@@ -96,6 +96,21 @@ final class MockLlmServer implements AutoCloseable {
                         sleep(delay);
                     }
                 }
+                case "reasoning" -> {
+                    // DeepSeek-R1 style: delta.reasoning_content first, then delta.content
+                    for (String p : pieces("Let me think. ", piece)) {
+                        JsonObject o = delta(null);
+                        o.getAsJsonArray("choices").get(0).getAsJsonObject().getAsJsonObject("delta")
+                                .addProperty("reasoning_content", p);
+                        event(out, o);
+                        sleep(delay);
+                    }
+                    for (String p : pieces(last, piece)) {
+                        event(out, delta(p));
+                        sleep(delay);
+                    }
+                    done(out);
+                }
                 case "other_shape" -> {
                     for (String p : pieces(last, piece)) {
                         JsonObject o = new JsonObject();
@@ -152,7 +167,7 @@ final class MockLlmServer implements AutoCloseable {
         JsonObject c = new JsonObject();
         c.addProperty("index", 0);
         JsonObject d = new JsonObject();
-        d.addProperty("content", text);
+        if (text != null) d.addProperty("content", text);
         c.add("delta", d);
         c.add("finish_reason", com.google.gson.JsonNull.INSTANCE);
         choices.add(c);

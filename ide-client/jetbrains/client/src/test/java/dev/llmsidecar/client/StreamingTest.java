@@ -64,6 +64,28 @@ class StreamingTest {
     }
 
     @Test
+    void reasoningChunksAreTypedAndCountedInTheSameSequence() throws Exception {
+        LlmSettings s = mock.settings("reasoning", 4, 0);
+        s.reasoningFormat = "$.choices[0].delta.reasoning_content";
+        List<Chunk> chunks = new CopyOnWriteArrayList<>();
+        CompletionResult r = client.complete(CompleteParams.of(s, "The answer."), chunks::add)
+                .get(TestSidecar.TIMEOUT_S, TimeUnit.SECONDS);
+        assertEquals("Let me think. ", r.reasoning());
+        assertEquals("The answer.", r.text());
+        StringBuilder reasoning = new StringBuilder(), content = new StringBuilder();
+        for (int i = 0; i < chunks.size(); i++) {
+            Chunk c = chunks.get(i);
+            assertEquals(i, c.seq(), "one sequence across both kinds");
+            (c.isReasoning() ? reasoning : content).append(c.text());
+        }
+        assertTrue(chunks.get(0).isReasoning());
+        assertEquals("content", chunks.get(chunks.size() - 1).kind());
+        assertEquals(r.reasoning(), reasoning.toString());
+        assertEquals(r.text(), content.toString());
+        assertEquals(chunks.size(), r.chunks());
+    }
+
+    @Test
     void cjkAndEmojiRoundTripUnderANonUtf8DefaultCharset() throws Exception {
         // surefire runs this JVM with -Dfile.encoding=ISO-8859-1: any use of the platform charset would garble
         assertNotEquals(StandardCharsets.UTF_8, Charset.defaultCharset(),
