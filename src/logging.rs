@@ -34,7 +34,7 @@ struct DropReporting {
 /// The environment variables read for the filter, in order.
 const FILTER_VARS: [&str; 2] = ["LLM_SIDECAR_LOG", "RUST_LOG"];
 /// Lines queued for stderr before new ones are dropped.
-const QUEUED_LINES: usize = 4096;
+const QUEUED_LINES: usize = 1024;
 
 impl Write for DropReporting {
     fn write(&mut self, line: &[u8]) -> io::Result<usize> {

@@ -34,7 +34,7 @@ pub const SCRUBBED_ENV: &[&str] = &[
 
 /// The binary under test: `$LLM_SIDECAR_BIN` if set (to run the suite against another build),
 /// else the one Cargo built for this package.
-fn binary() -> String {
+pub fn binary() -> String {
     std::env::var("LLM_SIDECAR_BIN")
         .unwrap_or_else(|_| env!("CARGO_BIN_EXE_llm-sidecar").to_owned())
 }
@@ -43,6 +43,8 @@ fn binary() -> String {
 #[derive(Default)]
 pub struct SidecarBuilder {
     env: Vec<(String, Option<String>)>,
+    /// Leave the child's stderr pipe unread (see [`Sidecar::take_stderr`]).
+    stderr_unread: bool,
 }
 
 impl SidecarBuilder {
@@ -53,6 +55,12 @@ impl SidecarBuilder {
 
     pub fn env_remove(mut self, key: &str) -> Self {
         self.env.push((key.to_owned(), None));
+        self
+    }
+
+    /// Nobody reads the child's stderr (as many editors do) until [`Sidecar::take_stderr`].
+    pub fn stderr_unread(mut self) -> Self {
+        self.stderr_unread = true;
         self
     }
 
@@ -81,7 +89,29 @@ impl SidecarBuilder {
 
         let stderr = Arc::new(StderrBuffer::default());
         let stderr_sink = Arc::clone(&stderr);
-        let mut child_stderr = child.stderr.take().expect("child stderr");
+        let unread = if self.stderr_unread {
+            child.stderr.take()
+        } else {
+            None
+        };
+        let mut child_stderr = match child.stderr.take() {
+            Some(pipe) => pipe,
+            None => {
+                stderr.close();
+                return Sidecar {
+                    stdin: child.stdin.take(),
+                    child,
+                    stdout: rx,
+                    stdout_closed: false,
+                    transcript: Vec::new(),
+                    cursor: 0,
+                    next_id: 1,
+                    sent_at: HashMap::new(),
+                    stderr,
+                    unread_stderr: unread,
+                };
+            }
+        };
         thread::spawn(move || {
             let mut buf = [0u8; 8192];
             while let Ok(n) = child_stderr.read(&mut buf) {
@@ -103,6 +133,7 @@ impl SidecarBuilder {
             next_id: 1,
             sent_at: HashMap::new(),
             stderr,
+            unread_stderr: None,
         }
     }
 }
@@ -271,6 +302,8 @@ pub struct Sidecar {
     /// Transcript length when each request id was last sent.
     sent_at: HashMap<String, usize>,
     stderr: Arc<StderrBuffer>,
+    /// The stderr pipe nobody has read yet ([`SidecarBuilder::stderr_unread`]).
+    unread_stderr: Option<std::process::ChildStderr>,
 }
 
 impl Sidecar {
@@ -283,8 +316,14 @@ impl Sidecar {
         SidecarBuilder::default()
     }
 
+    /// The stderr pipe of a sidecar spawned with [`SidecarBuilder::stderr_unread`].
+    pub fn take_stderr(&mut self) -> std::process::ChildStderr {
+        self.unread_stderr
+            .take()
+            .expect("spawned with stderr_unread")
+    }
+
     /// The child process's id.
-    #[allow(dead_code)]
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
