@@ -35,7 +35,8 @@ if (!noBinary && fs.existsSync(source)) {
 const out =
   outIdx >= 0 ? path.resolve(args[outIdx + 1]) : path.join(root, `${pkg.name}-${vsceTarget ? `${vsceTarget}-` : ''}${pkg.version}.vsix`);
 const vsce = path.join(root, 'node_modules', '@vscode', 'vsce', 'vsce');
-const vsceArgs = ['package', '--skip-license', '--allow-missing-repository', '--out', out];
+// The README's links point into this repository (../../protocol/README.md): kept as written.
+const vsceArgs = ['package', '--skip-license', '--allow-missing-repository', '--no-rewrite-relative-links', '--out', out];
 if (vsceTarget) vsceArgs.push('--target', vsceTarget);
 execFileSync(process.execPath, [vsce, ...vsceArgs], { cwd: root, stdio: 'inherit' });
 console.log(`packaged ${out}`);

@@ -155,6 +155,8 @@ async function main() {
     browser = await chromium.launchPersistentContext(path.join(work, 'chromium-profile'), {
       executablePath: CHROMIUM,
       viewport: { width: 1400, height: 900 },
+      // Chromium's crash-report folder goes under the run's folder, not ~/.config.
+      env: { ...process.env, XDG_CONFIG_HOME: path.join(work, 'xdg-config'), HOME: work },
       headless: true,
       args: [
         '--headless',

@@ -87,12 +87,15 @@ async function run() {
     const before = answerUris();
     const versions = [];
     const sub = vscode.workspace.onDidChangeTextDocument((e) => {
-      if (e.document.uri.scheme === 'llm-sidecar-answer') versions.push(e.document.getText());
+      if (e.document.uri.scheme === 'llm-sidecar-answer') versions.push({ at: Date.now() - t0, text: e.document.getText() });
     });
     // A chunk every 200 ms: the workbench applies a provider's changes one at a time and merges those that arrive
     // while it is still applying one, so faster chunks may reach the document in fewer steps.
-    await configure({ customEngineServer: `${mock.url}/chat?delay=200` });
+    const words = ['One', ' two', ' three', ' four', ' five', ' six', ' seven', ' eight', ' nine', ' ten.'];
+    const answer = words.join('');
+    await configure({ customEngineServer: `${mock.url}/chat?delay=200&words=${encodeURIComponent(words.join(','))}` });
     const requestsBefore = mock.requests.length;
+    const t0 = Date.now();
     let result;
     try {
       result = await vscode.commands.executeCommand('llmSidecar.ask', { prompt: 'Explain this function' });
@@ -100,16 +103,17 @@ async function run() {
       sub.dispose();
     }
     assert.equal(result.state, 'done', JSON.stringify(result));
-    assert.equal(result.text, DEFAULT_WORDS.join(''));
+    assert.equal(result.text, answer);
     const doc = answerDocument(result.uri);
     assert.ok(doc, 'the answer document is open');
     assert.equal(doc.languageId, 'markdown');
     // The document follows the provider asynchronously: wait for the final rendering.
-    await waitFor(() => doc.getText().includes(`### Answer\n\n${DEFAULT_WORDS.join('')}\n`) && !doc.getText().includes('_…_'), 'the whole answer in the document, finished');
+    await waitFor(() => doc.getText().includes(`### Answer\n\n${answer}\n`) && !doc.getText().includes('_…_'), 'the whole answer in the document, finished');
     // Chunk by chunk: the document showed growing prefixes of the answer before the end.
-    const partials = new Set(versions.map((t) => (t.split('### Answer\n\n')[1] || '').replace(/\n[\s\S]*$/, '')).filter((t) => t && t !== DEFAULT_WORDS.join('')));
-    assert.ok(partials.size >= 2, `the document showed partial answers while streaming (${[...partials].join(' | ')})`);
-    for (const p of partials) assert.ok(DEFAULT_WORDS.join('').startsWith(p), `partial ${JSON.stringify(p)} is a prefix`);
+    const shown = versions.map((v) => ({ at: v.at, answer: (v.text.split('### Answer\n\n')[1] || '').replace(/\n[\s\S]*$/, '') }));
+    const partials = new Set(shown.map((v) => v.answer).filter((t) => t && t !== answer));
+    assert.ok(partials.size >= 2, `the document showed partial answers while streaming: ${JSON.stringify(shown)}, answer after ${Date.now() - t0} ms`);
+    for (const p of partials) assert.ok(answer.startsWith(p), `partial ${JSON.stringify(p)} is a prefix`);
     // Beside the editor.
     const answerEditor = vscode.window.visibleTextEditors.find((e) => e.document.uri.toString() === result.uri);
     assert.ok(answerEditor, 'the answer is visible');
