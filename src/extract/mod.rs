@@ -10,40 +10,27 @@
 //! whether the path ever selected a node, the first events as samples, and
 //! paths that would have matched ([`suggest`]).
 //!
-//! Submodules: [`dialect`] (compiling the paths users paste), [`suggest`],
-//! [`surrogates`] (surrogate pairs split across events).
+//! Submodules: [`paths`] (compiled paths and the default chain), [`dialect`]
+//! (compiling the paths users paste), [`errors`] (the server's own words),
+//! [`suggest`], [`surrogates`] (surrogate pairs split across events).
 
 pub mod dialect;
+mod errors;
+mod paths;
 pub mod suggest;
 pub mod surrogates;
 
-use std::sync::LazyLock;
+pub use errors::provider_message;
+pub use paths::{CompiledPath, DEFAULT_JSON_PATH, DEFAULT_STREAM_PATH, PathError};
 
 use serde_json::Value;
-use serde_json_path::JsonPath;
 
+use self::errors::top_level_error;
+use self::paths::{DEFAULT_PATHS, Selected, collect_strings};
 use self::suggest::Suggestion;
 use self::surrogates::{Joiner, parse_lenient};
 use crate::decode::{Event, ResponseType};
 use crate::secrets::Secrets;
-
-/// A JsonPath as the user wrote it, compiled.
-#[derive(Debug, Clone)]
-pub struct CompiledPath {
-    /// The text the user configured (before any dialect fix-ups).
-    pub source: String,
-    /// The RFC 9535 form that is evaluated.
-    pub normalized: String,
-    path: JsonPath,
-}
-
-/// A JsonPath that does not compile.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PathError {
-    /// 1-based column in the text the user wrote.
-    pub column: usize,
-    pub message: String,
-}
 
 /// Text taken from one event.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -131,49 +118,6 @@ const SAMPLE_BYTES: usize = 1024;
 /// How many parsed events, and how many bytes of them, are kept for suggestions.
 const KEPT_EVENTS: usize = 64;
 const KEPT_BYTES: usize = 512 * 1024;
-
-/// Default path for streams.
-pub const DEFAULT_STREAM_PATH: &str = "$.choices[0].delta.content";
-/// Default path for JSON bodies (and the next one for streams, as AutoDev's
-/// Jackson mapping aliased `delta` to `message`).
-pub const DEFAULT_JSON_PATH: &str = "$.choices[0].message.content";
-
-/// Without a configured path, each event is tried against these in order and
-/// the first that selects something is used: AutoDev's defaults first, then
-/// the other common server families, so an empty setting works with them.
-/// One chain serves every format: no stream event has a JSON answer's
-/// fields and no JSON answer a stream event's, so the order only matters
-/// within a family, and a body read as another type than announced needs
-/// no other defaults.
-const DEFAULT_PATH_SOURCES: &[&str] = &[
-    DEFAULT_STREAM_PATH,
-    DEFAULT_JSON_PATH,
-    "$.message.content",                               // Ollama /api/chat
-    "$.response",                                      // Ollama /api/generate, Cloudflare
-    "$.delta.text",                                    // Anthropic content_block_delta
-    "$.content[?@.type == 'text'].text",               // Anthropic JSON answer
-    "$.candidates[0].content.parts[?!@.thought].text", // Gemini, without thought summaries
-];
-
-static DEFAULT_PATHS: LazyLock<Vec<JsonPath>> = LazyLock::new(|| {
-    DEFAULT_PATH_SOURCES
-        .iter()
-        .map(|p| JsonPath::parse(p).expect("valid default path"))
-        .collect()
-});
-
-impl CompiledPath {
-    /// Compiles a path as users paste it from AutoDev (see [`dialect`]).
-    pub fn compile(source: &str) -> Result<CompiledPath, PathError> {
-        dialect::compile(source)
-    }
-}
-
-impl std::fmt::Display for PathError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "column {}: {}", self.column, self.message)
-    }
-}
 
 impl Extractor {
     /// An extractor with these paths (`None`: the defaults; no reasoning).
@@ -428,67 +372,6 @@ impl Extractor {
     }
 }
 
-/// What a path selected in one event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Selected {
-    Nothing,
-    /// Only objects, arrays, numbers or booleans.
-    NonText,
-    /// At least one string or null (a null is a valid empty piece).
-    Text,
-}
-
-/// Appends every string the path selects.
-fn collect_strings(path: &JsonPath, value: &Value, out: &mut String) -> Selected {
-    let mut selected = Selected::Nothing;
-    for node in path.query(value) {
-        match node {
-            Value::String(s) => {
-                out.push_str(s);
-                selected = Selected::Text;
-            }
-            Value::Null => selected = Selected::Text,
-            _ if selected == Selected::Nothing => selected = Selected::NonText,
-            _ => {}
-        }
-    }
-    selected
-}
-
-/// The top-level `error` member when it is set (not null, false or empty).
-fn top_level_error(value: &Value) -> Option<&Value> {
-    let error = match value {
-        Value::Array(items) => items.first()?.get("error")?,
-        other => other.get("error")?,
-    };
-    match error {
-        Value::Null | Value::Bool(false) => None,
-        Value::String(s) if s.is_empty() => None,
-        Value::Object(o) if o.is_empty() => None,
-        set => Some(set),
-    }
-}
-
-/// The server's own words in an error document: `$.error.message`,
-/// `$.error` (a string), `$.message` or `$.detail` (a string or a list of
-/// messages, as FastAPI servers send).
-pub fn provider_message(value: &Value) -> Option<String> {
-    let value = match value {
-        Value::Array(items) => items.first()?,
-        other => other,
-    };
-    let text = |v: Option<&Value>| {
-        v.and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-    };
-    text(value.pointer("/error/message"))
-        .or_else(|| text(value.get("error")))
-        .or_else(|| text(value.get("message")))
-        .or_else(|| text(value.get("detail")))
-        .or_else(|| text(value.pointer("/detail/0/msg")))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -663,31 +546,5 @@ mod tests {
         x.apply(&data(r#"{"choices":[],"usage":{"total_tokens":3}}"#));
         assert_eq!(x.finish_reason(), Some("stop"));
         assert_eq!(x.take_usage(), Some(serde_json::json!({"total_tokens":3})));
-    }
-
-    #[test]
-    fn provider_messages() {
-        use serde_json::json;
-        assert_eq!(
-            provider_message(&json!({"error":{"message":"a"}})).as_deref(),
-            Some("a")
-        );
-        assert_eq!(
-            provider_message(&json!({"error":"b"})).as_deref(),
-            Some("b")
-        );
-        assert_eq!(
-            provider_message(&json!({"message":"c"})).as_deref(),
-            Some("c")
-        );
-        assert_eq!(
-            provider_message(&json!({"detail":"d"})).as_deref(),
-            Some("d")
-        );
-        assert_eq!(
-            provider_message(&json!([{"error":{"message":"e"}}])).as_deref(),
-            Some("e")
-        );
-        assert_eq!(provider_message(&json!({"x":1})), None);
     }
 }
