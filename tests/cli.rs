@@ -643,7 +643,12 @@ fn complete_exits_quietly_when_its_output_pipe_closes() {
         "customEngineResponseFormat": DELTA_PATH
     }));
     let mut child = Command::new(env!("CARGO_BIN_EXE_llm-sidecar"))
-        .args(["complete", "--settings", path_of(&file), "tell me a long story"])
+        .args([
+            "complete",
+            "--settings",
+            path_of(&file),
+            "tell me a long story",
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -680,7 +685,9 @@ fn complete_exits_quietly_when_its_output_pipe_closes() {
         "exit 0 or SIGPIPE, got {status:?}; stderr: {stderr}"
     );
     assert!(
-        !stderr.contains("panicked") && !stderr.contains("backtrace") && !stderr.contains("Broken pipe"),
+        !stderr.contains("panicked")
+            && !stderr.contains("backtrace")
+            && !stderr.contains("Broken pipe"),
         "no panic, no stack trace: {stderr}"
     );
     assert_eq!(&head, b"word0 word");
@@ -701,7 +708,11 @@ fn complete_explains_no_match_in_words_with_the_events_and_the_fix() {
     let run = run(&["complete", "--settings", path_of(&file), "hi"], &[]);
     assert_eq!(run.code, Some(1), "{}", run.describe());
     let out = run.all();
-    assert!(!out.contains("data."), "no protocol field names: {}", run.describe());
+    assert!(
+        !out.contains("data."),
+        "no protocol field names: {}",
+        run.describe()
+    );
     assert!(
         out.contains("$.choices[0].message.delta.content"),
         "the path: {}",

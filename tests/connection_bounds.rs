@@ -67,7 +67,11 @@ fn the_answer_is_capped_with_the_field_of_each_server_shape() {
         &mock,
         &mut sidecar,
     );
-    assert_eq!(report["maxTokens"]["field"], json!("options.num_predict"), "{report}");
+    assert_eq!(
+        report["maxTokens"]["field"],
+        json!("options.num_predict"),
+        "{report}"
+    );
     assert_eq!(
         body["options"],
         json!({"temperature": 0.2, "num_predict": cap}),
@@ -188,7 +192,11 @@ fn the_test_has_an_overall_time_limit_stated_in_its_report() {
     );
     assert_eq!(report["ok"], json!(false), "{report}");
     assert_eq!(report["timeLimitMs"], json!(400), "{report}");
-    assert_eq!(report["error"]["data"]["kind"], json!("timeout"), "{report}");
+    assert_eq!(
+        report["error"]["data"]["kind"],
+        json!("timeout"),
+        "{report}"
+    );
     assert_eq!(report["error"]["data"]["phase"], json!("total"), "{report}");
     assert_eq!(report["sampleText"], json!("slow"), "{report}");
 }

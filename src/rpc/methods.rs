@@ -300,13 +300,13 @@ impl Methods {
         };
         let named = Named::take(&mut params, &mut problems);
         let settings = self.resolve(&named, &mut problems);
-        let normalized = match (&settings, problems.is_empty()) {
-            (Some(settings), true) => settings.describe(),
-            _ => Value::Null,
+        let (normalized, warnings) = match (&settings, problems.is_empty()) {
+            (Some(settings), true) => (settings.describe(), settings.warnings.clone()),
+            _ => (Value::Null, Vec::new()),
         };
         response(
             id,
-            &json!({"ok": problems.is_empty(), "problems": problems, "normalized": normalized}),
+            &json!({"ok": problems.is_empty(), "problems": problems, "warnings": warnings, "normalized": normalized}),
         )
     }
 
