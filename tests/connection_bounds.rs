@@ -200,3 +200,28 @@ fn the_test_has_an_overall_time_limit_stated_in_its_report() {
     assert_eq!(report["error"]["data"]["phase"], json!("total"), "{report}");
     assert_eq!(report["sampleText"], json!("slow"), "{report}");
 }
+
+#[test]
+fn a_server_that_refuses_the_added_cap_is_tested_again_without_it() {
+    let mock = MockLlm::start(|request| {
+        if request.json().get("max_tokens").is_some() {
+            MockResponse::json(
+                400,
+                r#"{"error": {"message": "Unsupported parameter: 'max_tokens'"}}"#,
+            )
+        } else {
+            MockResponse::sse(openai_sse(&["fine"]))
+        }
+    });
+    let mut sidecar = Sidecar::spawn();
+    let report = test_connection(
+        &mut sidecar,
+        with_settings(Settings::sse(mock.url("/v1/chat/completions"), DELTA_PATH)),
+    );
+    assert_eq!(report["ok"], json!(true), "{report}");
+    assert_eq!(report["sampleText"], json!("fine"), "{report}");
+    assert_eq!(report["maxTokens"]["dropped"], json!(true), "{report}");
+    let requests = mock.requests();
+    assert_eq!(requests.len(), 2);
+    assert!(requests[1].json().get("max_tokens").is_none());
+}

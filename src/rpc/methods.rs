@@ -328,8 +328,9 @@ impl Methods {
         let settings = self.resolve(&named, &mut problems);
         let Some(settings) = settings.filter(|_| problems.is_empty()) else {
             let report = json!({"ok": false, "status": null, "contentType": null, "detectedResponseType": null,
-                "firstByteMs": null, "sampleText": "", "matched": false, "suggestions": [],
-                "error": invalid_params(&problems).to_json()});
+                "firstByteMs": null, "firstChunkMs": null, "totalMs": null, "sampleText": "", "matched": false,
+                "suggestions": [], "finishReason": null, "maxTokens": null, "stoppedEarly": false,
+                "timeLimitMs": null, "error": invalid_params(&problems).to_json()});
             return response(id, &report);
         };
         let (report, failure) = probe::run(&self.engine, &settings, &messages, cancel).await;
