@@ -400,3 +400,17 @@ pub async fn complete(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn preview_cuts_between_words() {
+        assert_eq!(preview("short", 10), "short");
+        assert_eq!(preview("Hello from the demo", 12), "Hello from…");
+        assert_eq!(preview("Hello from the demo", 10), "Hello from…");
+        assert_eq!(preview("{\"id\":\"chatcmpl-1\"}", 8), "{\"id\":\"c…");
+        assert_eq!(preview("héllo wörld again", 13), "héllo wörld…");
+    }
+}
