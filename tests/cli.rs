@@ -781,3 +781,28 @@ server-sent event, was extracted with the JsonPath $.choices[0].delta.content, a
         "cut between words: {preview:?}"
     );
 }
+
+#[test]
+fn check_prints_warnings_with_the_fix() {
+    let file = settings_file(&json!({
+        "customEngineServer": "http://127.0.0.1:9/v1/chat/completions",
+        "customEngineResponseFormat": DELTA_PATH,
+        "customEngineRequestFormat": {"customFields": {"model": "m", "n": 2, "stream": true}}
+    }));
+    let run = run(&["check", "--settings", path_of(&file)], &[]);
+    assert_eq!(
+        run.code,
+        Some(0),
+        "a warning is not an error: {}",
+        run.describe()
+    );
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.contains("customEngineResponseFormat") && l.contains("n is 2"))
+        .unwrap_or_else(|| panic!("the warning: {}", run.describe()));
+    assert!(
+        line.contains("$.choices[?@.index==0].delta.content"),
+        "{line}"
+    );
+}

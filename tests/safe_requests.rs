@@ -530,3 +530,17 @@ fn socks5_proxies_validate_and_an_unsupported_scheme_lists_the_supported_ones() 
     }
     assert!(message.contains("socks4"), "{message}");
 }
+
+#[test]
+fn token_header_cannot_be_a_framing_or_hop_by_hop_header() {
+    let mock = ok_mock();
+    let mut sidecar = Sidecar::spawn();
+    for name in ["Content-Length", "host", "Transfer-Encoding"] {
+        let settings = Settings::sse(mock.url("/v1"), DELTA_PATH)
+            .token("sk-123456")
+            .set("tokenHeader", name);
+        let found = complete_refused(&mut sidecar, &mock, settings.into());
+        let message = message_for(&found, "tokenHeader");
+        assert!(message.contains(name), "{message}");
+    }
+}

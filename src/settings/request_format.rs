@@ -184,6 +184,14 @@ pub(super) fn parse_request_format(
     (body, headers)
 }
 
+/// Why `customHeaders` (or `tokenHeader`) may not set `name`, if it may not.
+pub(super) fn refused_header(name: &HeaderName) -> Option<&'static str> {
+    REFUSED_HEADERS
+        .iter()
+        .find(|(refused, _)| name.as_str() == *refused)
+        .map(|(_, why)| *why)
+}
+
 fn object_member<'a>(
     format: &'a Map<String, Value>,
     key: &str,
@@ -225,10 +233,7 @@ fn parse_headers(
             problems.push(Problem::new(field, "is not a valid HTTP header name"));
             continue;
         };
-        if let Some((_, why)) = REFUSED_HEADERS
-            .iter()
-            .find(|(refused, _)| header_name.as_str() == *refused)
-        {
+        if let Some(why) = refused_header(&header_name) {
             problems.push(Problem::new(
                 field,
                 format!(

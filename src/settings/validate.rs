@@ -188,7 +188,16 @@ pub(super) fn parse_token_header(
         return None;
     }
     match HeaderName::from_bytes(name.as_bytes()) {
-        Ok(header) => Some(header),
+        Ok(header) => match super::request_format::refused_header(&header) {
+            Some(why) => {
+                problems.push(Problem::new(
+                    TOKEN_HEADER,
+                    format!("`{name}` cannot carry the token: {why}"),
+                ));
+                None
+            }
+            None => Some(header),
+        },
         Err(_) => {
             problems.push(Problem::new(
                 TOKEN_HEADER,
@@ -283,6 +292,7 @@ pub(super) fn parse_retry(value: Option<&Value>, problems: &mut Vec<Problem>) ->
     let Some(map) = object(value, RETRY, problems) else {
         return retry;
     };
+    let max_given = map.get("maxBackoffMs").is_some_and(|v| !v.is_null());
     for (key, member) in map {
         let field = format!("{RETRY}.{key}");
         match key.as_str() {
@@ -310,9 +320,10 @@ pub(super) fn parse_retry(value: Option<&Value>, problems: &mut Vec<Problem>) ->
         problems.push(Problem::new(
             format!("{RETRY}.initialBackoffMs"),
             format!(
-                "is {} ms, more than maxBackoffMs ({} ms): the first wait must not be longer than the longest one",
+                "is {} ms, more than maxBackoffMs ({} ms{}): the first wait must not be longer than the longest one",
                 retry.initial_backoff.as_millis(),
-                retry.max_backoff.as_millis()
+                retry.max_backoff.as_millis(),
+                if max_given { "" } else { ", the default" }
             ),
         ));
     }
