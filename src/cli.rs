@@ -3,14 +3,14 @@
 //! validation and, with `--connect`, a test connection, in words a person
 //! reads).
 
-use std::io::Write;
+use std::io::{ErrorKind, Write};
 use std::path::Path;
 
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use crate::engine::{ChunkKind, ChunkSink, Engine, FailureKind};
-use crate::probe;
+use crate::engine::{ChunkKind, ChunkSink, Engine, Failure, FailureKind};
+use crate::probe::{self, CapSource, Report};
 use crate::request::{Message, Role};
 use crate::settings::{Settings, TOKEN};
 
@@ -21,9 +21,17 @@ pub mod exit {
     pub const BAD_SETTINGS: u8 = 2;
 }
 
-/// Writes content to stdout and reasoning to stderr, as it arrives.
+/// How many of the server's events a `no_match` explanation shows.
+const SAMPLE_EVENTS_SHOWN: usize = 3;
+/// How much of one event or suggested text is shown.
+const PREVIEW_CHARS: usize = 160;
+
+/// Writes content to stdout and reasoning to stderr, as it arrives. When
+/// stdout is closed (`| head -c 10`), it stops the completion.
 struct TerminalSink {
     in_reasoning: bool,
+    /// Cancelled when stdout is closed.
+    stop: CancellationToken,
 }
 
 impl ChunkSink for TerminalSink {
@@ -37,14 +45,137 @@ impl ChunkSink for TerminalSink {
             }
             ChunkKind::Content => {
                 if std::mem::take(&mut self.in_reasoning) {
-                    eprintln!();
+                    note("");
                 }
                 let mut out = std::io::stdout().lock();
-                let _ = write!(out, "{text}");
-                let _ = out.flush();
+                if write!(out, "{text}").and_then(|()| out.flush()).is_err() {
+                    self.stop.cancel();
+                }
             }
         }
     }
+}
+
+/// Prints a line on stdout; when stdout is closed (the reader went away, as
+/// `| head` does), the program ends quietly, as command-line tools do.
+fn say(line: impl std::fmt::Display) {
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush())
+        && e.kind() == ErrorKind::BrokenPipe
+    {
+        std::process::exit(exit::OK.into());
+    }
+}
+
+/// Prints a line on stderr, ignoring a closed stderr.
+fn note(line: impl std::fmt::Display) {
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
+/// The first `max_chars` characters of `text`, cut after a whole word when
+/// there is one, with `…` when something was cut.
+pub fn preview(text: &str, max_chars: usize) -> String {
+    let Some((cut, _)) = text.char_indices().nth(max_chars) else {
+        return text.to_owned();
+    };
+    let head = &text[..cut];
+    let at_word = text[cut..].starts_with(char::is_whitespace);
+    let head = match head.rfind(char::is_whitespace) {
+        Some(space) if !at_word && space >= cut / 2 => &head[..space],
+        _ => head,
+    };
+    format!("{}…", head.trim_end())
+}
+
+/// A failure in sentences for a person: `no_match` with what the events
+/// looked like and the paths that would have worked, others with their details.
+pub fn explain_failure(failure: &Failure) -> Vec<String> {
+    let FailureKind::NoMatch {
+        path,
+        events,
+        non_text_events,
+        sample,
+        suggestions,
+    } = &failure.kind
+    else {
+        let mut lines = vec![failure.message()];
+        if let Ok(Value::Object(data)) = serde_json::to_value(&failure.kind) {
+            for (key, value) in data.iter().filter(|(k, _)| *k != "kind") {
+                let value = match value {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                lines.push(format!("  {key}: {}", preview(&value, 4 * PREVIEW_CHARS)));
+            }
+        }
+        return lines;
+    };
+    let mut lines = vec![if *non_text_events > 0 {
+        format!(
+            "the response format (JsonPath) `{path}` selected objects or numbers, never text, in the {events} events the server sent"
+        )
+    } else {
+        format!(
+            "the response format (JsonPath) `{path}` matched nothing in any of the {events} events the server sent"
+        )
+    }];
+    if !sample.is_empty() {
+        let shown = sample.len().min(SAMPLE_EVENTS_SHOWN);
+        lines.push(format!("  the first {shown} events looked like this:"));
+        for event in sample.iter().take(SAMPLE_EVENTS_SHOWN) {
+            lines.push(format!("    {}", preview(event, PREVIEW_CHARS)));
+        }
+    }
+    if suggestions.is_empty() {
+        lines.push("  no path would have produced text from them: check that this URL is the chat endpoint".to_owned());
+    } else {
+        lines.push("  paths that would have produced text (set customEngineResponseFormat to one of them):".to_owned());
+        for s in suggestions {
+            lines.push(format!(
+                "    {}  →  {:?}",
+                s.path,
+                preview(&s.sample_text, PREVIEW_CHARS)
+            ));
+        }
+    }
+    lines
+}
+
+/// How the test connection was bounded, in words.
+fn describe_bounds(report: &Report) -> Vec<String> {
+    let mut lines = Vec::new();
+    match &report.max_tokens {
+        Some(cap) if cap.dropped => lines.push(format!(
+            "  answer not capped: the server refused the {} field this test added, so it was tested again without it",
+            cap.field
+        )),
+        Some(cap) if cap.set_by == CapSource::Test => lines.push(format!(
+            "  answer capped at {} tokens for this test ({}, added to the request; chat does not send it)",
+            cap.value, cap.field
+        )),
+        Some(cap) => lines.push(format!(
+            "  answer capped at {} tokens by your own {} setting",
+            cap.value, cap.field
+        )),
+        None => lines.push(
+            "  answer not capped: the request's shape (a fields template) has no known length field"
+                .to_owned(),
+        ),
+    }
+    if report.stopped_early {
+        lines.push(
+            "  reading stopped once the sample text was complete (the answer was longer)"
+                .to_owned(),
+        );
+    }
+    let limit = report.time_limit_ms;
+    let limit = if limit.is_multiple_of(1000) {
+        format!("{} s", limit / 1000)
+    } else {
+        format!("{limit} ms")
+    };
+    lines.push(format!("  time limit for the whole test: {limit}"));
+    lines
 }
 
 /// Reads a settings file; a token given on the command line or in
@@ -105,44 +236,50 @@ pub async fn check(settings_path: &Path, token: Option<&str>, connect: bool) -> 
     let settings = match load_settings(settings_path, token) {
         Ok(settings) => settings,
         Err(message) => {
-            println!("✗ {message}");
+            say(format!("✗ {message}"));
             return exit::BAD_SETTINGS;
         }
     };
-    println!("✓ the settings in {} are valid", settings_path.display());
-    println!("  server:        {}", settings.display_url());
-    println!(
+    say(format!(
+        "✓ the settings in {} are valid",
+        settings_path.display()
+    ));
+    for warning in &settings.warnings {
+        say(format!("⚠ {}: {}", warning.field, warning.message));
+    }
+    say(format!("  server:        {}", settings.display_url()));
+    say(format!(
         "  token:         {}",
         match &settings.token {
             Some(t) => format!(
                 "{} in {}",
                 crate::secrets::mask(t),
-                settings
-                    .token_header
-                    .as_ref()
-                    .map_or("Authorization: Bearer", |h| h.as_str())
+                settings.token_header.as_ref().map_or_else(
+                    || format!("Authorization: {}", settings.auth_scheme.as_str()),
+                    |h| h.as_str().to_owned()
+                )
             ),
             None => "none".to_owned(),
         }
-    );
-    println!(
+    ));
+    say(format!(
         "  response type: {}",
         settings.response_type.as_str().to_uppercase()
-    );
-    println!(
+    ));
+    say(format!(
         "  text path:     {}",
         settings.content_path.as_ref().map_or("(default) $.choices[0].delta.content for streams, $.choices[0].message.content for JSON".to_owned(), |p| p.normalized.clone())
-    );
+    ));
     if let Some(p) = &settings.reasoning_path {
-        println!("  reasoning:     {}", p.normalized);
+        say(format!("  reasoning:     {}", p.normalized));
     }
     if !connect {
         return exit::OK;
     }
-    println!(
+    say(format!(
         "\n… sending a test completion (the same path as chat) to {}",
         settings.display_url()
-    );
+    ));
     let engine = Engine::new();
     let (report, failure) = probe::run(
         &engine,
@@ -152,44 +289,47 @@ pub async fn check(settings_path: &Path, token: Option<&str>, connect: bool) -> 
     )
     .await;
     if let Some(status) = report.status {
-        println!(
+        say(format!(
             "  HTTP status:   {status} ({})",
             report.content_type.as_deref().unwrap_or("no Content-Type")
-        );
+        ));
     }
-    match failure {
+    let code = match failure {
         None => {
-            println!(
+            say(format!(
                 "✓ the server answered and the text path matched: {:?}",
                 report.sample_text
-            );
-            println!(
-                "  read as {}, first byte after {} ms, done after {} ms",
-                report
-                    .detected_response_type
-                    .map_or("?", |t| t.as_str())
-                    .to_uppercase(),
-                report.first_byte_ms.unwrap_or(0),
-                report.total_ms.unwrap_or(0)
-            );
+            ));
+            let read_as = report
+                .detected_response_type
+                .map_or("?", |t| t.as_str())
+                .to_uppercase();
+            let total = report.total_ms.unwrap_or(0);
+            say(match report.first_byte_ms {
+                Some(first_byte) => format!(
+                    "  read as {read_as}, first byte after {first_byte} ms, done after {total} ms"
+                ),
+                None => format!(
+                    "  read as {read_as}, first text after {} ms, stopped after {total} ms",
+                    report.first_chunk_ms.unwrap_or(0)
+                ),
+            });
+            if report.finish_reason.as_deref() == Some("length") {
+                say("  the answer was cut by the length cap (finish reason `length`)");
+            }
             exit::OK
         }
         Some(failure) => {
-            println!("✗ {}", failure.message());
-            if let FailureKind::NoMatch { sample, .. } = &failure.kind
-                && let Some(first) = sample.first()
-            {
-                println!("  the first event was: {first}");
+            let mut lines = explain_failure(&failure).into_iter();
+            if let Some(first) = lines.next() {
+                say(format!("✗ {first}"));
             }
-            if !report.suggestions.is_empty() {
-                println!("  paths that would have produced text:");
-                for s in &report.suggestions {
-                    println!("    {}  →  {:?}", s.path, s.sample_text);
-                }
-            }
+            lines.for_each(say);
             exit::FAILED
         }
-    }
+    };
+    describe_bounds(&report).into_iter().for_each(say);
+    code
 }
 
 /// Runs `complete`; returns the process exit code.
@@ -202,7 +342,7 @@ pub async fn complete(
     let settings = match load_settings(settings_path, token) {
         Ok(settings) => settings,
         Err(message) => {
-            eprintln!("error: {message}");
+            note(format!("error: {message}"));
             return exit::BAD_SETTINGS;
         }
     };
@@ -225,33 +365,52 @@ pub async fn complete(
         }
     });
     let engine = Engine::new();
+    let stdout_closed = cancel.child_token();
     let mut sink = TerminalSink {
         in_reasoning: false,
+        stop: stdout_closed.clone(),
     };
-    match engine
-        .complete(&settings, &messages, &mut sink, &cancel)
-        .await
-    {
+    let result = engine
+        .complete(&settings, &messages, &mut sink, &stdout_closed)
+        .await;
+    if stdout_closed.is_cancelled() && !cancel.is_cancelled() {
+        // The reader went away (`| head`): nothing more to say to anyone.
+        return exit::OK;
+    }
+    match result {
         Ok(done) => {
-            println!();
+            say("");
             let reason = done.finish_reason.as_deref().unwrap_or("end of stream");
-            eprintln!(
+            note(format!(
                 "[{} chunks, first byte {} ms, total {} ms, {reason}]",
                 done.chunks, done.timings.first_byte_ms, done.timings.total_ms
-            );
+            ));
             exit::OK
         }
         Err(failure) => {
             if !failure.partial_text.is_empty() {
-                println!();
+                say("");
             }
-            eprintln!("error ({}): {}", failure.kind_name(), failure.message());
-            if let Ok(Value::Object(data)) = serde_json::to_value(&failure.kind) {
-                for (key, value) in data.iter().filter(|(k, _)| *k != "kind") {
-                    eprintln!("  {key}: {value}");
-                }
+            let mut lines = explain_failure(&failure).into_iter();
+            if let Some(first) = lines.next() {
+                note(format!("error ({}): {first}", failure.kind_name()));
             }
+            lines.for_each(note);
             exit::FAILED
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn preview_cuts_between_words() {
+        assert_eq!(preview("short", 10), "short");
+        assert_eq!(preview("Hello from the demo", 12), "Hello from…");
+        assert_eq!(preview("Hello from the demo", 10), "Hello from…");
+        assert_eq!(preview("{\"id\":\"chatcmpl-1\"}", 8), "{\"id\":\"c…");
+        assert_eq!(preview("héllo wörld again", 13), "héllo wörld…");
     }
 }

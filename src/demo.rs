@@ -23,6 +23,7 @@ use tokio::net::TcpListener;
 use tokio::process::{ChildStdin, ChildStdout, Command};
 use tokio_util::codec::{FramedRead, FramedWrite};
 
+use crate::cli::preview;
 use crate::rpc::frame::{Frame, FrameCodec};
 
 /// What the embedded model "says", one SSE event per word.
@@ -30,6 +31,8 @@ const ANSWER: &str = "Hello from the embedded demo server! Each word you see arr
 server-sent event, was extracted with the JsonPath $.choices[0].delta.content, and reached this \
 terminal as an llm/chunk notification while the server was still sending.";
 const WORD_DELAY: Duration = Duration::from_millis(35);
+/// How much of an event or a suggested text the demo shows.
+const PREVIEW_CHARS: usize = 60;
 
 type Body = BoxBody<Bytes, Infallible>;
 
@@ -139,17 +142,25 @@ async fn demo() -> Result<(), String> {
         )
         .await?;
     let err = &reply["error"];
-    println!(
-        "← error {} ({}): {}",
-        err["code"],
-        err["data"]["kind"].as_str().unwrap_or("?"),
-        err["message"].as_str().unwrap_or("?")
-    );
-    if let Some(fix) = err["data"]["suggestions"].get(0) {
+    let data = &err["data"];
+    let kind = data["kind"].as_str().unwrap_or("?");
+    let said = match kind {
+        "no_match" => format!(
+            "the JsonPath `{}` matched nothing in the {} events the server sent",
+            data["path"].as_str().unwrap_or("?"),
+            data["events"]
+        ),
+        _ => err["message"].as_str().unwrap_or("?").to_owned(),
+    };
+    println!("← error {} ({kind}): {said}", err["code"]);
+    if let Some(first) = data["sample"].get(0).and_then(Value::as_str) {
+        println!("  the first event was: {}", preview(first, PREVIEW_CHARS));
+    }
+    if let Some(fix) = data["suggestions"].get(0) {
         println!(
-            "  suggested fix: {} (would have given {})",
+            "  suggested fix: {} (would have given \"{}\")",
             fix["path"].as_str().unwrap_or("?"),
-            fix["sampleText"]
+            preview(fix["sampleText"].as_str().unwrap_or(""), PREVIEW_CHARS)
         );
     }
 

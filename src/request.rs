@@ -5,11 +5,13 @@
 //! added at the top level and `messages` written last, so `customFields`
 //! cannot replace it; `messageKeys` renames the keys inside each message;
 //! AutoDev's `fields` template replaces the whole body instead (`customFields`
-//! are still added to it).
+//! are still added to it); every value exactly `"$content"`, at any depth,
+//! becomes the last message's text.
 //! With `systemField` (Anthropic), system messages go into that top-level
 //! field instead of `messages`.
-//! Headers: `Content-Type: application/json`, `Authorization: Bearer` when a
-//! token is set (or the bare token in `tokenHeader`), then `customHeaders`,
+//! Headers: `Content-Type: application/json`, `Authorization: Bearer` (or
+//! `Basic`, per `authType`) when a token is set (or the bare token in
+//! `tokenHeader`), then `customHeaders`,
 //! each replacing a header of the same name (case-insensitively),
 //! `Authorization` included.
 
@@ -35,7 +37,7 @@ pub enum Role {
     Assistant,
 }
 
-/// The request body recipe .
+/// The request body recipe.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BodySpec {
     /// Added at the top level of the body.
@@ -52,7 +54,7 @@ pub struct BodySpec {
 }
 
 /// The placeholder of AutoDev's `fields` template.
-const CONTENT_PLACEHOLDER: &str = "$content";
+pub const CONTENT_PLACEHOLDER: &str = "$content";
 
 impl Role {
     pub fn as_str(self) -> &'static str {
@@ -103,28 +105,34 @@ pub fn body(spec: &BodySpec, messages: &[Message]) -> Vec<u8> {
     serde_json::to_vec(&value).expect("a JSON map always serialises")
 }
 
-/// The template with `"$content"` (top level or one level deep) replaced by
-/// the last message's text.
+/// The template with every string value exactly `"$content"`, at any
+/// depth, replaced by the last message's text.
 fn fill_template(template: &Map<String, Value>, messages: &[Message]) -> Map<String, Value> {
     let last = messages
         .last()
         .map(|m| m.content.as_str())
         .unwrap_or_default();
-    let fill = |v: &mut Value| {
-        if v.as_str() == Some(CONTENT_PLACEHOLDER) {
-            *v = Value::from(last);
-        }
-    };
-    let mut body = template.clone();
-    for value in body.values_mut() {
-        fill(value);
+    fn fill(value: &mut Value, text: &str) {
         match value {
-            Value::Object(inner) => inner.values_mut().for_each(fill),
-            Value::Array(items) => items.iter_mut().for_each(fill),
+            Value::String(s) if s == CONTENT_PLACEHOLDER => *value = Value::from(text),
+            Value::Object(map) => map.values_mut().for_each(|v| fill(v, text)),
+            Value::Array(items) => items.iter_mut().for_each(|v| fill(v, text)),
             _ => {}
         }
     }
+    let mut body = template.clone();
+    body.values_mut().for_each(|v| fill(v, last));
     body
+}
+
+/// True when `value` is, or holds at any depth, the `"$content"` placeholder.
+pub fn holds_placeholder(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s == CONTENT_PLACEHOLDER,
+        Value::Object(map) => map.values().any(holds_placeholder),
+        Value::Array(items) => items.iter().any(holds_placeholder),
+        _ => false,
+    }
 }
 
 /// The request headers.
@@ -138,7 +146,10 @@ pub fn headers(settings: &Settings) -> HeaderMap {
     if let Some(token) = &settings.token {
         let (name, value) = match &settings.token_header {
             Some(name) => (name.clone(), token.trim().to_owned()),
-            None => (AUTHORIZATION, format!("Bearer {}", token.trim())),
+            None => (
+                AUTHORIZATION,
+                format!("{} {}", settings.auth_scheme.as_str(), token.trim()),
+            ),
         };
         // A token that cannot be a header value was refused by settings.
         if let Ok(mut value) = HeaderValue::from_str(&value) {
@@ -178,7 +189,7 @@ mod tests {
     fn body_with_custom_fields_and_renamed_keys() {
         let s = settings(
             json!({"customEngineServer": "http://h/", "customEngineRequestFormat": {
-            "customFields": {"messages": "nope", "model": "m", "stream": 1, "stop": ["a"], "opts": {"x": true}},
+            "customFields": {"model": "m", "stream": 1, "stop": ["a"], "opts": {"x": true}},
             "messageKeys": {"role": "speaker", "content": "message"}}}),
         );
         let text = String::from_utf8(body(&s.body, &msgs())).unwrap();

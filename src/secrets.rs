@@ -28,11 +28,6 @@ impl Secrets {
         }
     }
 
-    /// True when no value is held.
-    pub fn is_empty(&self) -> bool {
-        self.values.is_empty()
-    }
-
     /// `text` with every secret replaced by its masked form.
     pub fn scrub(&self, text: &str) -> String {
         let mut out = text.to_owned();

@@ -621,3 +621,188 @@ fn version_and_help() {
         complete_help.describe()
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Output meant for a person; a closed output pipe
+
+#[test]
+fn complete_exits_quietly_when_its_output_pipe_closes() {
+    // A chatty stream that would run for a long time, then never end.
+    let words: Vec<String> = (0..3000)
+        .map(|i| sse_event(&openai_delta(&format!("word{i} "))))
+        .collect();
+    let mock = MockLlm::always(
+        MockResponse::new(200)
+            .content_type("text/event-stream")
+            .chunked()
+            .pieces_with_delay(words, Duration::from_millis(2))
+            .then_hang(),
+    );
+    let file = settings_file(&json!({
+        "customEngineServer": mock.url("/v1/chat/completions"),
+        "customEngineResponseFormat": DELTA_PATH
+    }));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_llm-sidecar"))
+        .args([
+            "complete",
+            "--settings",
+            path_of(&file),
+            "tell me a long story",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .env_remove("RUST_BACKTRACE")
+        .spawn()
+        .expect("spawn llm-sidecar");
+    // `| head -c 10`: read ten bytes, then close the pipe.
+    let mut stdout = child.stdout.take().unwrap();
+    let mut head = [0u8; 10];
+    stdout.read_exact(&mut head).expect("the first ten bytes");
+    drop(stdout);
+    let mut stderr = child.stderr.take().unwrap();
+    let stderr_text = thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let deadline = Instant::now() + WAIT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("complete kept running after its output pipe closed");
+        }
+        thread::sleep(Duration::from_millis(10));
+    };
+    let stderr = stderr_text.join().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert!(
+        status.code() == Some(0) || status.code() == Some(141) || status.signal() == Some(13),
+        "exit 0 or SIGPIPE, got {status:?}; stderr: {stderr}"
+    );
+    assert!(
+        !stderr.contains("panicked")
+            && !stderr.contains("backtrace")
+            && !stderr.contains("Broken pipe"),
+        "no panic, no stack trace: {stderr}"
+    );
+    assert_eq!(&head, b"word0 word");
+}
+
+#[test]
+fn complete_explains_no_match_in_words_with_the_events_and_the_fix() {
+    let fixture = fixture("openai-chat-stream-basic-usage");
+    let mock = MockLlm::always(
+        MockResponse::new(200)
+            .content_type(&fixture.content_type)
+            .piece(&fixture.body),
+    );
+    let file = settings_file(&json!({
+        "customEngineServer": mock.url("/v1/chat/completions"),
+        "customEngineResponseFormat": "$.choices[0].message.delta.content"
+    }));
+    let run = run(&["complete", "--settings", path_of(&file), "hi"], &[]);
+    assert_eq!(run.code, Some(1), "{}", run.describe());
+    let out = run.all();
+    assert!(
+        !out.contains("data."),
+        "no protocol field names: {}",
+        run.describe()
+    );
+    assert!(
+        out.contains("$.choices[0].message.delta.content"),
+        "the path: {}",
+        run.describe()
+    );
+    assert!(
+        out.contains("chat.completion.chunk"),
+        "what the events look like: {}",
+        run.describe()
+    );
+    let suggestion = out
+        .lines()
+        .find(|line| line.contains("$.choices[0].delta.content"))
+        .unwrap_or_else(|| panic!("the suggested path is printed: {}", run.describe()));
+    assert!(
+        suggestion.contains(&fixture.expected_text[..20]),
+        "with the text it would have produced: {}",
+        run.describe()
+    );
+}
+
+#[test]
+fn check_connect_states_the_cap_the_stop_and_the_time_limit() {
+    let mock = MockLlm::always(MockResponse::sse(openai_sse(&["Hello"])));
+    let file = settings_file(&json!({
+        "customEngineServer": mock.url("/v1/chat/completions"),
+        "preset": "llama.cpp"
+    }));
+    let run = run(&["check", "--settings", path_of(&file), "--connect"], &[]);
+    assert_eq!(run.code, Some(0), "{}", run.describe());
+    let out = run.all();
+    assert!(
+        out.lines()
+            .any(|l| l.contains("max_tokens") && l.contains("tokens")),
+        "the cap: {}",
+        run.describe()
+    );
+    assert!(out.contains("30 s"), "the time limit: {}", run.describe());
+    assert!(mock.single_request().json()["max_tokens"].is_u64());
+}
+
+#[test]
+fn the_demo_cuts_its_preview_at_a_word_boundary_and_speaks_in_words() {
+    const ANSWER_START: &str = "Hello from the embedded demo server! Each word you see arrived as its own \
+server-sent event, was extracted with the JsonPath $.choices[0].delta.content, and reached this terminal";
+    let run = run(&["demo"], &[]);
+    assert_eq!(run.code, Some(0), "{}", run.describe());
+    assert!(!run.all().contains("data."), "{}", run.describe());
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.contains("suggested fix"))
+        .unwrap_or_else(|| panic!("a suggested fix: {}", run.describe()));
+    let preview = line
+        .split_once("would have given \"")
+        .and_then(|(_, rest)| rest.split_once("…\""))
+        .map(|(preview, _)| preview)
+        .unwrap_or_else(|| panic!("a cut preview in quotes: {line}"));
+    assert!(
+        ANSWER_START.starts_with(preview) && preview.len() > 10,
+        "{preview:?}"
+    );
+    assert_eq!(
+        ANSWER_START[preview.len()..].chars().next(),
+        Some(' '),
+        "cut between words: {preview:?}"
+    );
+}
+
+#[test]
+fn check_prints_warnings_with_the_fix() {
+    let file = settings_file(&json!({
+        "customEngineServer": "http://127.0.0.1:9/v1/chat/completions",
+        "customEngineResponseFormat": DELTA_PATH,
+        "customEngineRequestFormat": {"customFields": {"model": "m", "n": 2, "stream": true}}
+    }));
+    let run = run(&["check", "--settings", path_of(&file)], &[]);
+    assert_eq!(
+        run.code,
+        Some(0),
+        "a warning is not an error: {}",
+        run.describe()
+    );
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.contains("customEngineResponseFormat") && l.contains("n is 2"))
+        .unwrap_or_else(|| panic!("the warning: {}", run.describe()));
+    assert!(
+        line.contains("$.choices[?@.index==0].delta.content"),
+        "{line}"
+    );
+}

@@ -505,6 +505,18 @@ fn full_settings(url: String) -> Settings {
         }))
 }
 
+/// The top-level body keys of a test request without the cap the test added (`report.maxTokens`).
+fn without_test_cap(request: &RecordedRequest, report: &Value) -> Vec<String> {
+    let added = (report["maxTokens"]["setBy"] == json!("test"))
+        .then(|| report["maxTokens"]["field"].as_str())
+        .flatten();
+    request
+        .top_level_keys()
+        .into_iter()
+        .filter(|k| Some(k.as_str()) != added)
+        .collect()
+}
+
 /// `(lowercase name, value)` of every header but `Content-Length`, sorted.
 fn comparable_headers(request: &RecordedRequest) -> Vec<(String, String)> {
     let mut headers: Vec<(String, String)> = request
@@ -571,7 +583,7 @@ fn test_connection_reads_a_json_body_and_says_so() {
 }
 
 #[test]
-fn test_connection_sends_what_llm_complete_sends_except_the_messages() {
+fn test_connection_sends_what_llm_complete_sends_except_the_messages_and_the_cap() {
     let mock = MockLlm::always(MockResponse::sse(openai_sse(&["ok"])));
     let mut sidecar = Sidecar::spawn();
     let url = mock.url("/v1/chat/completions?api-version=2024-10-21");
@@ -594,6 +606,12 @@ fn test_connection_sends_what_llm_complete_sends_except_the_messages() {
         json!({"settings": Value::from(full_settings(url)), "messages": user("hi")}),
     );
     assert_eq!(report["ok"], json!(true), "{report}");
+    assert_eq!(
+        report["maxTokens"],
+        json!({"field": "max_tokens", "value": report["maxTokens"]["value"], "setBy": "test"}),
+        "{report}"
+    );
+    let cap = report["maxTokens"]["value"].clone();
 
     let requests = mock.wait_for_requests(3, WAIT);
     let (chat, probe, probe_same) = (&requests[0], &requests[1], &requests[2]);
@@ -609,13 +627,15 @@ fn test_connection_sends_what_llm_complete_sends_except_the_messages() {
             "{what}: same headers"
         );
         assert_eq!(
-            request.top_level_keys(),
+            without_test_cap(request, &report),
             chat.top_level_keys(),
-            "{what}: same body keys in the same order"
+            "{what}: same body keys in the same order, but the cap"
         );
+        assert_eq!(request.json()["max_tokens"], cap, "{what}");
         let without_messages = |r: &RecordedRequest| {
             let mut body = r.json().clone();
             body.as_object_mut().unwrap().remove("messages");
+            body.as_object_mut().unwrap().remove("max_tokens");
             body
         };
         assert_eq!(
@@ -630,9 +650,12 @@ fn test_connection_sends_what_llm_complete_sends_except_the_messages() {
         };
         assert_eq!(keys(request), keys(chat), "{what}: same message keys");
     }
+    let mut probe_body = probe_same.json().clone();
+    probe_body.as_object_mut().unwrap().remove("max_tokens");
     assert_eq!(
-        probe_same.body, chat.body,
-        "with the same messages, the very same bytes"
+        serde_json::to_vec(&probe_body).unwrap(),
+        chat.body,
+        "with the same messages, the very same bytes but the cap"
     );
 }
 
@@ -661,7 +684,11 @@ fn test_connection_through_a_custom_llms_entry_matches_llm_complete() {
         comparable_headers(&requests[1]),
         comparable_headers(&requests[0])
     );
-    assert_eq!(requests[1].top_level_keys(), requests[0].top_level_keys());
+    assert_eq!(
+        without_test_cap(&requests[1], &report),
+        requests[0].top_level_keys(),
+        "the same body keys, but the answer cap the report names"
+    );
     assert!(!report.to_string().contains(TOKEN));
 }
 

@@ -105,31 +105,29 @@ fn custom_fields_of_every_json_type_are_added_at_the_top_level() {
 }
 
 #[test]
-fn messages_cannot_be_replaced_by_custom_fields_and_is_written_last() {
+fn messages_is_written_last_and_cannot_be_set_in_custom_fields() {
     let mut capture = Capture::new();
     let request = capture.with_format(
-        json!({"customFields": {
-            "zeta": 1,
-            "messages": [{"role": "user", "content": "injected"}],
-            "alpha": "a"
-        }}),
+        json!({"customFields": {"zeta": 1, "alpha": "a"}}),
         user("the real message"),
     );
     assert_eq!(request.json()["messages"], user("the real message"));
     let keys = request.top_level_keys();
     assert_eq!(
-        keys.iter().filter(|k| *k == "messages").count(),
-        1,
-        "messages written once: {keys:?}"
+        keys,
+        ["zeta", "alpha", "messages"],
+        "messages is the last key"
     );
-    assert_eq!(
-        keys.last().map(String::as_str),
-        Some("messages"),
-        "messages is the last key: {keys:?}"
-    );
-    let mut sorted = keys.clone();
-    sorted.sort();
-    assert_eq!(sorted, ["alpha", "messages", "zeta"]);
+
+    // customFields.messages would be dropped: it is refused instead, and nothing is sent.
+    let settings = Settings::sse(capture.mock.url(PATH), DELTA_PATH).request_format(json!({
+        "customFields": {"messages": [{"role": "user", "content": "injected"}]}
+    }));
+    let before = capture.mock.requests().len();
+    let reply = capture.sidecar.complete(settings.params().build());
+    let found = problems(reply.expect_error(INVALID_PARAMS, "invalid_settings"));
+    message_for(&found, "customEngineRequestFormat.customFields.messages");
+    assert_eq!(capture.mock.requests().len(), before);
 }
 
 #[test]
@@ -308,7 +306,7 @@ fn fields_template_replaces_the_body_and_fills_in_the_last_message() {
     let expected = json!({
         "query": "the last one",
         "inputs": {"feature": "the last one", "other": "$content and more", "n": 1},
-        "deep": {"a": {"b": "$content"}},
+        "deep": {"a": {"b": "the last one"}},
         "response_mode": "streaming",
         "user": "phodal"
     });
@@ -318,7 +316,7 @@ fn fields_template_replaces_the_body_and_fills_in_the_last_message() {
     assert_eq!(
         as_object.json(),
         &expected,
-        "only top level and one level deep are filled in; no messages key"
+        "values exactly $content are filled in at any depth; no messages key"
     );
     let as_string = capture.with_format(json!(format.to_string()), messages);
     assert_eq!(as_string.json(), &expected);

@@ -79,21 +79,11 @@ fn bodies_that_are_not_json_rpc_requests_are_answered_and_the_server_keeps_servi
     let cases: Vec<(&str, Vec<u8>, i64)> = vec![
         ("an empty body", Vec::new(), PARSE_ERROR),
         (
-            "truncated JSON",
-            b"{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\"".to_vec(),
-            PARSE_ERROR,
-        ),
-        (
-            "invalid UTF-8",
-            b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"\xff\"}".to_vec(),
+            "truncated JSON without an id",
+            b"{\"jsonrpc\": \"2.0\", \"method\"".to_vec(),
             PARSE_ERROR,
         ),
         ("100 000 nested arrays", nested.into_bytes(), PARSE_ERROR),
-        (
-            "trailing garbage",
-            b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"x\"} extra".to_vec(),
-            PARSE_ERROR,
-        ),
         ("a number", b"42".to_vec(), INVALID_REQUEST),
         ("a string", b"\"llm/complete\"".to_vec(), INVALID_REQUEST),
         ("null", b"null".to_vec(), INVALID_REQUEST),
@@ -112,6 +102,48 @@ fn bodies_that_are_not_json_rpc_requests_are_answered_and_the_server_keeps_servi
         let answer = wait_error_from(&mut sidecar, before, code, what);
         assert_eq!(answer["id"], Value::Null, "{what}: {answer}");
         assert!(answer["error"]["message"].is_string(), "{what}: {answer}");
+        assert_still_serving(&mut sidecar);
+    }
+    assert_eq!(sidecar.finish().code(), Some(0));
+}
+
+#[test]
+fn broken_frames_whose_id_can_be_read_are_answered_to_it() {
+    let cases: [(&str, &[u8], i64); 4] = [
+        (
+            "truncated JSON",
+            b"{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\"",
+            PARSE_ERROR,
+        ),
+        (
+            "trailing garbage",
+            b"{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"x\"} extra",
+            PARSE_ERROR,
+        ),
+        (
+            "an id inside params does not count",
+            b"{\"jsonrpc\":\"2.0\",\"params\":{\"id\":9},\"id\":\"top\",\"method\":",
+            PARSE_ERROR,
+        ),
+        // Invalid UTF-8 is read as U+FFFD, like a lone surrogate: here it spoils the method name.
+        (
+            "invalid UTF-8",
+            b"{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"\xff\"}",
+            METHOD_NOT_FOUND,
+        ),
+    ];
+    let mut sidecar = Sidecar::spawn();
+    for (what, body, code) in cases {
+        let before = sidecar.transcript().len();
+        sidecar.write_frame(body);
+        let answer = wait_error_from(&mut sidecar, before, code, what);
+        let expected = match what {
+            "truncated JSON" => json!(1),
+            "trailing garbage" => json!(2),
+            "invalid UTF-8" => json!(4),
+            _ => json!("top"),
+        };
+        assert_eq!(answer["id"], expected, "{what}: {answer}");
         assert_still_serving(&mut sidecar);
     }
     assert_eq!(sidecar.finish().code(), Some(0));

@@ -37,7 +37,7 @@ const PATHS: [&str; 8] = [
 
 fn item_size(item: &SseItem) -> usize {
     match item {
-        SseItem::Event(e) => raw_len(&e.data).max(raw_len(&e.event)).max(raw_len(&e.id)),
+        SseItem::Event(e) => raw_len(&e.data).max(raw_len(&e.event)),
         SseItem::Stray(s) => raw_len(s),
     }
 }

@@ -31,8 +31,6 @@ pub struct SseEvent {
     pub event: String,
     /// The data buffer, `data` lines joined with `\n`.
     pub data: String,
-    /// The last event ID seen so far (empty when none).
-    pub id: String,
 }
 
 /// What the decoder yields.
@@ -59,10 +57,7 @@ pub struct SseDecoder {
     redispatch: bool,
     data: String,
     event_type: String,
-    last_event_id: String,
     stray: String,
-    /// The `retry` field's last valid value, in milliseconds (accepted, not used).
-    retry_ms: Option<u64>,
 }
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -78,15 +73,8 @@ impl SseDecoder {
             redispatch: false,
             data: String::new(),
             event_type: String::new(),
-            last_event_id: String::new(),
             stray: String::new(),
-            retry_ms: None,
         }
-    }
-
-    /// The reconnection time the stream asked for, if any.
-    pub fn retry_ms(&self) -> Option<u64> {
-        self.retry_ms
     }
 
     /// Strips a leading BOM. Returns false while too few bytes have arrived to tell.
@@ -175,16 +163,9 @@ impl SseDecoder {
                 self.check_size(self.data.len())?;
             }
             b"event" => self.event_type = String::from_utf8_lossy(value).into_owned(),
-            b"id" => {
-                if !value.contains(&0) {
-                    self.last_event_id = String::from_utf8_lossy(value).into_owned();
-                }
-            }
-            b"retry" => {
-                if !value.is_empty() && value.iter().all(u8::is_ascii_digit) {
-                    self.retry_ms = std::str::from_utf8(value).ok().and_then(|v| v.parse().ok());
-                }
-            }
+            // The last event ID and the reconnection time only matter to a
+            // client that reconnects; a completion is never resumed.
+            b"id" | b"retry" => {}
             _ => {
                 if !self.stray.is_empty() {
                     self.stray.push('\n');
@@ -224,11 +205,7 @@ impl SseDecoder {
             t if t.is_empty() => "message".to_owned(),
             t => t,
         };
-        Some(SseItem::Event(SseEvent {
-            event,
-            data,
-            id: self.last_event_id.clone(),
-        }))
+        Some(SseItem::Event(SseEvent { event, data }))
     }
 }
 
@@ -307,7 +284,6 @@ mod tests {
         SseItem::Event(SseEvent {
             event: event.into(),
             data: data.into(),
-            id: String::new(),
         })
     }
 
@@ -332,7 +308,6 @@ mod tests {
             vec![SseItem::Event(SseEvent {
                 event: "delta".into(),
                 data: "one\n\n two".into(),
-                id: "7".into()
             })]
         );
     }
@@ -460,18 +435,5 @@ mod tests {
             decoder.decode(&mut buf),
             Err(DecodeError::TooLarge { .. })
         ));
-    }
-
-    #[test]
-    fn null_in_id_is_ignored() {
-        let items = decode_all("id: a\ndata: 1\n\nid: b\0c\ndata: 2\n\n");
-        let ids: Vec<_> = items
-            .iter()
-            .map(|i| match i {
-                SseItem::Event(e) => e.id.clone(),
-                SseItem::Stray(_) => unreachable!(),
-            })
-            .collect();
-        assert_eq!(ids, ["a", "a"]);
     }
 }

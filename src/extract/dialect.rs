@@ -4,9 +4,10 @@
 //! Accepted as is or rewritten: a path without the leading `$`
 //! (`choices[0].delta.content`), Jayway's parenthesised filters
 //! `[?(@.index==0)]` and bracket names in either quote (both valid RFC 9535).
-//! Jayway-only constructs (functions such as `.length()`, the `=~`, `in`,
-//! `nin`, `size`, `empty`, `anyof`… operators) are refused with an error that
-//! names the RFC 9535 way to say the same thing.
+//! Jayway-only constructs (functions such as `.length()`, script indexes such
+//! as `[(@.length-1)]`, the `=~`, `in`, `nin`, `size`, `empty`, `anyof`…
+//! operators) are refused with an error that names the RFC 9535 way to say the
+//! same thing.
 
 use serde_json_path::JsonPath;
 
@@ -112,6 +113,9 @@ pub fn compile(source: &str) -> Result<CompiledPath, PathError> {
 
 /// An error naming the Jayway-only construct in `path`, if it has one.
 fn jayway_hint(path: &str, lead: usize) -> Option<PathError> {
+    if let Some(error) = script_index(path, lead) {
+        return Some(error);
+    }
     if let Some(open) = path.strip_suffix(')').and_then(|p| p.rfind('(')) {
         let head = &path[..open];
         if let Some(dot) = head.rfind('.') {
@@ -134,6 +138,31 @@ fn jayway_hint(path: &str, lead: usize) -> Option<PathError> {
                 op.trim()
             ),
         })
+    })
+}
+
+/// Jayway's script index `[(@.length-1)]`: RFC 9535 counts from the end
+/// with a negative index, `[-1]`.
+fn script_index(path: &str, lead: usize) -> Option<PathError> {
+    let open = path.find("[(")?;
+    let close = open + path[open..].find(")]")?;
+    let script: String = path[open + 2..close]
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    let instead = match script
+        .strip_prefix("@.length-")
+        .and_then(|n| n.parse::<u64>().ok())
+    {
+        Some(n) if n > 0 => format!("write `[-{n}]` instead (RFC 9535 counts from the end with a negative index), e.g. `$.choices[-{n}]`"),
+        _ => "RFC 9535 has no script expressions: use an index (`[-1]` is the last element) or a filter `[?...]`".to_owned(),
+    };
+    Some(PathError {
+        column: lead + open + 1,
+        message: format!(
+            "`[{}]` is a Jayway JsonPath script index, not RFC 9535: {instead}",
+            &path[open + 1..close + 1]
+        ),
     })
 }
 
@@ -171,6 +200,8 @@ mod tests {
         assert!(e.message.contains("[0]"), "{e}");
         let e = compile("$.a[?(@.x =~ /ab/)]").unwrap_err();
         assert!(e.message.contains("match("), "{e}");
+        let e = compile("$.choices[(@.length-1)].delta.content").unwrap_err();
+        assert!(e.message.contains("`[-1]`") && e.column == 10, "{e}");
         let e = compile("$.a[?(@.x in ['a'])]").unwrap_err();
         assert!(e.message.contains("||") && e.column == 11, "{e}");
     }

@@ -118,7 +118,8 @@ impl Incoming {
             (Some(Value::String(method)), Some(id)) => match RequestId::from_value(&id) {
                 Ok(id) => Incoming::Request { id, method, params },
                 Err(reason) => Incoming::Invalid {
-                    id,
+                    // A fractional number is still the client's id; an object is not.
+                    id: if id.is_number() { id } else { Value::Null },
                     reason: reason.to_owned(),
                 },
             },

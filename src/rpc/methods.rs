@@ -44,8 +44,10 @@ pub fn is_known(method: &str) -> bool {
     TASK_METHODS.contains(&method) || (method == PANIC_METHOD && test_hooks())
 }
 
+/// The panic hook exists only in debug builds (the test suite's), and only
+/// with `LLM_SIDECAR_TEST_HOOKS=1`.
 fn test_hooks() -> bool {
-    std::env::var("LLM_SIDECAR_TEST_HOOKS").is_ok_and(|v| v == "1")
+    cfg!(debug_assertions) && std::env::var("LLM_SIDECAR_TEST_HOOKS").is_ok_and(|v| v == "1")
 }
 
 /// `llm/chunk` params.
@@ -300,13 +302,13 @@ impl Methods {
         };
         let named = Named::take(&mut params, &mut problems);
         let settings = self.resolve(&named, &mut problems);
-        let normalized = match (&settings, problems.is_empty()) {
-            (Some(settings), true) => settings.describe(),
-            _ => Value::Null,
+        let (normalized, warnings) = match (&settings, problems.is_empty()) {
+            (Some(settings), true) => (settings.describe(), settings.warnings.clone()),
+            _ => (Value::Null, Vec::new()),
         };
         response(
             id,
-            &json!({"ok": problems.is_empty(), "problems": problems, "normalized": normalized}),
+            &json!({"ok": problems.is_empty(), "problems": problems, "warnings": warnings, "normalized": normalized}),
         )
     }
 
@@ -328,8 +330,9 @@ impl Methods {
         let settings = self.resolve(&named, &mut problems);
         let Some(settings) = settings.filter(|_| problems.is_empty()) else {
             let report = json!({"ok": false, "status": null, "contentType": null, "detectedResponseType": null,
-                "firstByteMs": null, "sampleText": "", "matched": false, "suggestions": [],
-                "error": invalid_params(&problems).to_json()});
+                "firstByteMs": null, "firstChunkMs": null, "totalMs": null, "sampleText": "", "matched": false,
+                "suggestions": [], "finishReason": null, "maxTokens": null, "stoppedEarly": false,
+                "timeLimitMs": null, "error": invalid_params(&problems).to_json()});
             return response(id, &report);
         };
         let (report, failure) = probe::run(&self.engine, &settings, &messages, cancel).await;

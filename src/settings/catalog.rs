@@ -217,7 +217,10 @@ impl Catalog {
         }
         apply_preset(&mut merged, &mut problems);
         match Settings::from_canonical(&merged) {
-            Ok(settings) if problems.is_empty() => Ok(settings),
+            Ok(mut settings) if problems.is_empty() => {
+                origins.translate(&mut settings.warnings);
+                Ok(settings)
+            }
             Ok(_) => Err(problems),
             Err(mut found) => {
                 origins.translate(&mut found);

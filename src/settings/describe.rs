@@ -50,6 +50,7 @@ impl Settings {
             RESPONSE_FORMAT: path(&self.content_path),
             REASONING_FORMAT: path(&self.reasoning_path),
             REQUEST_FORMAT: format,
+            AUTH_TYPE: self.auth_scheme.as_str(),
             TOKEN_HEADER: self.token_header.as_ref().map_or("Authorization", |h| h.as_str()),
             SYSTEM_FIELD: self.body.system_field,
             TIMEOUTS: {

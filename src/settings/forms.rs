@@ -7,7 +7,7 @@
 //! this sidecar's own keys. [`canonical`] accepts, as is:
 //! - the v1 dialog fields;
 //! - a 2.x `customLlms` entry: `{name, description, url, auth: {type, token},
-//!   requestFormat, responseFormat, modelType}`;
+//!   requestFormat, responseFormat, modelType}` (`auth.type` becomes `authType`);
 //! - the 2.2 form: `customRequest: {headers, body, stream}` and `maxTokens`;
 //! - the `model` shortcut (`customFields.model`).
 //!
@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use super::{Problem, REQUEST_FORMAT, RESPONSE_FORMAT, RESPONSE_TYPE, SERVER, TOKEN};
+use super::{AUTH_TYPE, Problem, REQUEST_FORMAT, RESPONSE_FORMAT, RESPONSE_TYPE, SERVER, TOKEN};
 
 /// Entry-form keys that only describe the entry.
 const METADATA_KEYS: &[&str] = &["name", "description", "modelType"];
@@ -136,11 +136,14 @@ pub fn canonical(value: &Value, problems: &mut Vec<Problem>) -> (Map<String, Val
                             problems,
                         );
                     }
-                    let kind = auth.get("type").and_then(Value::as_str).unwrap_or("Bearer");
-                    if !kind.is_empty() && !kind.eq_ignore_ascii_case("bearer") {
-                        tracing::debug!(
-                            auth_type = kind,
-                            "auth.type is not read (AutoDev always sends Bearer); use tokenHeader to send the token in another header"
+                    if let Some(kind) = auth.get("type").filter(|k| !k.is_null()) {
+                        renamed(
+                            &mut out,
+                            &mut origins,
+                            AUTH_TYPE,
+                            "auth.type",
+                            kind.clone(),
+                            problems,
                         );
                     }
                 }
@@ -378,7 +381,7 @@ mod tests {
         assert!(p.is_empty(), "{p:?}");
         assert_eq!(
             v,
-            json!({"customEngineServer": "https://api.deepseek.com/chat/completions", "customEngineToken": "sk-ii",
+            json!({"customEngineServer": "https://api.deepseek.com/chat/completions", "customEngineToken": "sk-ii", "authType": "Bearer",
             "customEngineResponseFormat": "$.choices[0].delta.content",
             "customEngineRequestFormat": {"customFields": {"model": "deepseek-reasoner", "stream": true}}})
         );

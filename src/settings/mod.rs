@@ -11,15 +11,18 @@
 //! `Settings` value is always usable. [`describe`] shows it back to the user.
 
 pub mod catalog;
+mod cross_checks;
 pub mod describe;
 pub mod forms;
 pub mod request_format;
 pub mod schema;
 mod secret_values;
+pub mod token;
 mod typo;
 pub mod validate;
 
 pub use catalog::{Catalog, Selection};
+pub use token::AuthScheme;
 
 use std::time::Duration;
 
@@ -42,8 +45,11 @@ use validate::{
 pub struct Settings {
     /// The endpoint; the request is POSTed to it as written.
     pub url: Url,
-    /// The bearer token, when non-empty.
+    /// The token, when non-empty: trimmed, a pasted scheme removed, Basic
+    /// credentials encoded ([`token`]).
     pub token: Option<String>,
+    /// How the token goes in `Authorization` (`authType`, `auth.type`).
+    pub auth_scheme: AuthScheme,
     /// What the user said the server answers with.
     pub response_type: ResponseType,
     /// `customEngineResponseFormat`; `None` means the defaults.
@@ -63,6 +69,9 @@ pub struct Settings {
     pub network: NetworkConfig,
     /// Values to keep out of logs and errors.
     pub secrets: Secrets,
+    /// Settings that work but probably not as meant (`llm/validateSettings`
+    /// lists them beside the problems).
+    pub warnings: Vec<Problem>,
 }
 
 /// Time limits for one completion.
@@ -185,6 +194,8 @@ pub const PROXY: &str = "proxy";
 pub const CA_CERTIFICATES: &str = "caCertificates";
 pub const TOKEN_HEADER: &str = "tokenHeader";
 pub const SYSTEM_FIELD: &str = "systemField";
+/// How the token is sent: `Bearer` or `Basic` (a `customLlms` entry's `auth.type`).
+pub const AUTH_TYPE: &str = "authType";
 
 const KNOWN_KEYS: &[&str] = &[
     SERVER,
@@ -201,6 +212,7 @@ const KNOWN_KEYS: &[&str] = &[
     CA_CERTIFICATES,
     TOKEN_HEADER,
     SYSTEM_FIELD,
+    AUTH_TYPE,
     catalog::PRESET,
     "model",
 ];
@@ -237,16 +249,8 @@ impl Settings {
         validate::check_unknown_keys(map, &mut problems);
 
         let url = parse_url(map.get(SERVER), &mut problems);
-        let token = optional_string(map, TOKEN, &mut problems).filter(|t| !t.trim().is_empty());
-        if token
-            .as_deref()
-            .is_some_and(|t| HeaderValue::from_str(t.trim()).is_err())
-        {
-            problems.push(Problem::new(
-                TOKEN,
-                "contains a line break or another character a header cannot carry (was it pasted with extra text?)",
-            ));
-        }
+        let auth_scheme = token::parse_auth_type(map, &mut problems);
+        let token = token::parse_token(map, auth_scheme, &mut problems);
         let response_type = parse_response_type(map.get(RESPONSE_TYPE), &mut problems);
         let content_path = parse_path(map, RESPONSE_FORMAT, &mut problems);
         let reasoning_path = parse_path(map, REASONING_FORMAT, &mut problems);
@@ -254,6 +258,7 @@ impl Settings {
             request_format::parse_request_format(map.get(REQUEST_FORMAT), &mut problems);
         body.system_field =
             optional_string(map, SYSTEM_FIELD, &mut problems).filter(|f| !f.trim().is_empty());
+        cross_checks::check_system_field(&body, &mut problems);
         let token_header = parse_token_header(map, &mut problems);
         let timeouts = parse_timeouts(map.get(TIMEOUTS), &mut problems);
         let retry = parse_retry(map.get(RETRY), &mut problems);
@@ -274,12 +279,18 @@ impl Settings {
 
         match url {
             Some(url) if problems.is_empty() => {
-                let secrets = secret_values::collect_secrets(
+                let mut secrets = secret_values::collect_secrets(
                     &url,
                     token.as_deref(),
                     &custom_headers,
                     network.proxy.url(),
                 );
+                if let Some(raw) = optional_string(map, TOKEN, &mut Vec::new()) {
+                    // What the user typed, before it was trimmed or encoded.
+                    secrets.add(raw.trim());
+                }
+                let warnings =
+                    cross_checks::warnings(&body, response_type, &content_path, &reasoning_path);
                 if let Some(name) = &token_header
                     && custom_headers.iter().any(|(h, _)| h == name)
                 {
@@ -288,6 +299,7 @@ impl Settings {
                 Ok(Settings {
                     url,
                     token,
+                    auth_scheme,
                     response_type,
                     content_path,
                     reasoning_path,
@@ -299,6 +311,7 @@ impl Settings {
                     limits,
                     network,
                     secrets,
+                    warnings,
                 })
             }
             _ => Err(problems),

@@ -8,9 +8,71 @@ use serde_json::{Map, Value};
 use super::typo::closest;
 use super::validate::kind_of;
 use super::*;
+use crate::request::{CONTENT_PLACEHOLDER, holds_placeholder};
 use crate::secrets::is_secret_name;
 
 const REQUEST_FORMAT_KEYS: &[&str] = &["customFields", "customHeaders", "messageKeys", "fields"];
+
+/// Headers `customHeaders` may not set (lowercase), and why: the message
+/// framing, which the HTTP client computes; hop-by-hop headers, which
+/// concern one connection and are managed by the client's pool; content
+/// codings, which the client negotiates and decodes itself; and proxy
+/// credentials, which would go to the LLM server instead of the proxy.
+/// The same headers browsers and mature clients refuse to let callers set.
+const REFUSED_HEADERS: &[(&str, &str)] = &[
+    (
+        "content-length",
+        "the HTTP client computes it from the body it sends; a wrong value cuts the body or leaves the server waiting for more",
+    ),
+    (
+        "transfer-encoding",
+        "the HTTP client sets the body's framing; another value corrupts the request",
+    ),
+    (
+        "host",
+        "it comes from customEngineServer; put the host (and port) in the URL instead",
+    ),
+    (
+        "connection",
+        "it is a hop-by-hop header; connections are pooled and managed by the HTTP client",
+    ),
+    (
+        "keep-alive",
+        "it is a hop-by-hop header; connections are pooled and managed by the HTTP client",
+    ),
+    (
+        "proxy-connection",
+        "it is a hop-by-hop header; connections are pooled and managed by the HTTP client",
+    ),
+    (
+        "te",
+        "it is a hop-by-hop header about the response's framing, which the HTTP client negotiates",
+    ),
+    (
+        "trailer",
+        "it announces trailer fields, which the request does not have",
+    ),
+    (
+        "upgrade",
+        "it asks to switch protocols on the connection, which would break the HTTP exchange",
+    ),
+    (
+        "expect",
+        "`Expect: 100-continue` makes the server wait before the body; the body is sent at once",
+    ),
+    (
+        "content-encoding",
+        "the body is sent as plain JSON; declaring another coding makes the server misread it",
+    ),
+    (
+        "accept-encoding",
+        "the sidecar negotiates compression itself (gzip, brotli) and decodes the response; another value can leave the answer unreadable",
+    ),
+    (
+        "proxy-authorization",
+        "it would be sent to the LLM server, not to the proxy; put the proxy's credentials in the proxy setting (http://user:password@host:port)",
+    ),
+];
 
 pub(super) fn parse_request_format(
     value: Option<&Value>,
@@ -68,9 +130,23 @@ pub(super) fn parse_request_format(
         }
     }
     if let Some(fields) = object_member(format, "customFields", problems) {
+        if fields.contains_key("messages") {
+            problems.push(Problem::new(
+                format!("{REQUEST_FORMAT}.customFields.messages"),
+                "cannot be set: `messages` is built from the conversation the editor sends; remove it (messageKeys renames the keys inside each message, `fields` replaces the whole body)",
+            ));
+        }
         body.custom_fields = fields.clone();
     }
     if let Some(template) = object_member(format, "fields", problems) {
+        if !template.values().any(holds_placeholder) {
+            problems.push(Problem::new(
+                format!("{REQUEST_FORMAT}.fields"),
+                format!(
+                    "has no value exactly \"{CONTENT_PLACEHOLDER}\", so the user's message would never be sent; put \"{CONTENT_PLACEHOLDER}\" where the prompt goes, e.g. {{\"query\": \"{CONTENT_PLACEHOLDER}\"}} (at any depth)"
+                ),
+            ));
+        }
         body.template = Some(template.clone());
     }
     if let Some(keys) = object_member(format, "messageKeys", problems) {
@@ -93,10 +169,27 @@ pub(super) fn parse_request_format(
             }
         }
     }
+    if body.role_key == body.content_key {
+        problems.push(Problem::new(
+            format!("{REQUEST_FORMAT}.messageKeys"),
+            format!(
+                "maps both `role` and `content` to `{}`: each message would keep only one of them and the role would be lost; give them different names",
+                body.role_key
+            ),
+        ));
+    }
     if let Some(map) = object_member(format, "customHeaders", problems) {
         headers = parse_headers(map, problems);
     }
     (body, headers)
+}
+
+/// Why `customHeaders` (or `tokenHeader`) may not set `name`, if it may not.
+pub(super) fn refused_header(name: &HeaderName) -> Option<&'static str> {
+    REFUSED_HEADERS
+        .iter()
+        .find(|(refused, _)| name.as_str() == *refused)
+        .map(|(_, why)| *why)
 }
 
 fn object_member<'a>(
@@ -140,6 +233,16 @@ fn parse_headers(
             problems.push(Problem::new(field, "is not a valid HTTP header name"));
             continue;
         };
+        if let Some(why) = refused_header(&header_name) {
+            problems.push(Problem::new(
+                field,
+                format!(
+                    "`{}` cannot be set: {why}; remove it from customHeaders",
+                    name.trim()
+                ),
+            ));
+            continue;
+        }
         match HeaderValue::from_str(&text) {
             Ok(mut header_value) => {
                 if is_secret_name(name) {

@@ -23,7 +23,8 @@ pub struct SettingsSchema {
     /// Example: `https://api.deepseek.com/v1/chat/completions`.
     #[schemars(url)]
     pub custom_engine_server: Option<String>,
-    /// The API token, sent as `Authorization: Bearer <token>` when non-empty.
+    /// The API token, sent as `Authorization: Bearer <token>` when non-empty. Spaces,
+    /// line ends and invisible characters around it and a pasted `Bearer ` are removed.
     pub custom_engine_token: Option<String>,
     /// What the server answers with. Default `SSE`. If the response's
     /// Content-Type says otherwise, the body is read as what it is.
@@ -47,8 +48,12 @@ pub struct SettingsSchema {
     /// any other name carries the bare token (`api-key` for Azure, `x-api-key` for Anthropic).
     pub token_header: Option<String>,
     /// When set, system messages are sent in this top-level body field instead of
-    /// `messages` (Anthropic: `system`).
+    /// `messages` (Anthropic: `system`). It cannot be `messages` nor a `customFields` key.
     pub system_field: Option<String>,
+    /// How the token is sent in `Authorization`: `Bearer` (default) or `Basic` (a
+    /// `user:password` token is base64-encoded; an already encoded one is sent as is).
+    /// A `customLlms` entry's `auth.type` is read as this.
+    pub auth_type: Option<AuthTypeName>,
     /// Time limits in milliseconds.
     pub timeouts: Option<TimeoutsSchema>,
     /// Retries of connect failures and HTTP 429/500/502/503/504, only while no text was sent.
@@ -72,7 +77,7 @@ pub struct SettingsSchema {
     pub description: Option<String>,
     /// `customLlms` entry: the endpoint URL (same as `customEngineServer`).
     pub url: Option<String>,
-    /// `customLlms` entry: the token (`auth.token`); `auth.type` is not read (always Bearer).
+    /// `customLlms` entry: the token (`auth.token`) and how it is sent (`auth.type`: `Bearer` or `Basic`).
     pub auth: Option<AuthSchema>,
     /// `customLlms` entry: the request format as a JSON string (same as `customEngineRequestFormat`).
     pub request_format: Option<RequestFormatInput>,
@@ -103,6 +108,15 @@ pub enum ResponseTypeName {
     Ndjson,
 }
 
+/// How the token is sent in `Authorization`.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub enum AuthTypeName {
+    /// `Authorization: Bearer <token>`.
+    Bearer,
+    /// `Authorization: Basic <base64 of user:password>`.
+    Basic,
+}
+
 /// The request format, as a JSON string or as an object.
 #[derive(Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
@@ -116,15 +130,18 @@ pub enum RequestFormatInput {
 #[derive(Debug, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RequestFormat {
-    /// Added at the top level of the body (any JSON values); `messages` cannot be replaced.
-    /// `stream` is sent only if given here.
+    /// Added at the top level of the body (any JSON values). `messages` cannot be set here:
+    /// it is built from the conversation. `stream` is sent only if given here.
     pub custom_fields: Option<BTreeMap<String, Value>>,
     /// Extra headers; each replaces a header of the same name, `Authorization` included.
+    /// Framing and hop-by-hop headers (`Content-Length`, `Transfer-Encoding`, `Host`,
+    /// `Connection`, `Keep-Alive`, `Proxy-Connection`, `TE`, `Trailer`, `Upgrade`, `Expect`,
+    /// `Content-Encoding`, `Accept-Encoding`, `Proxy-Authorization`) are refused.
     pub custom_headers: Option<BTreeMap<String, String>>,
-    /// Renames the keys inside each message.
+    /// Renames the keys inside each message (to two different names).
     pub message_keys: Option<MessageKeys>,
-    /// A whole-body template that replaces the default body; a value that is exactly
-    /// `"$content"` (top level or one level deep) becomes the last message's text.
+    /// A whole-body template that replaces the default body; every value that is exactly
+    /// `"$content"`, at any depth, becomes the last message's text. It must hold one.
     pub fields: Option<BTreeMap<String, Value>>,
 }
 
@@ -142,17 +159,17 @@ pub struct MessageKeys {
 #[derive(Debug, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TimeoutsSchema {
-    /// TCP and TLS connection. Default 10000.
-    #[schemars(range(min = 1))]
+    /// TCP and TLS connection. Default 10000. At most 86400000 (24 h).
+    #[schemars(range(min = 1, max = 86_400_000))]
     pub connect_ms: Option<u64>,
-    /// Until the response's first byte. Default 60000.
-    #[schemars(range(min = 1))]
+    /// Until the response's first byte. Default 60000. At most 86400000 (24 h).
+    #[schemars(range(min = 1, max = 86_400_000))]
     pub first_byte_ms: Option<u64>,
-    /// Longest silence between two reads of the body. Default 60000.
-    #[schemars(range(min = 1))]
+    /// Longest silence between two reads of the body. Default 60000. At most 86400000 (24 h).
+    #[schemars(range(min = 1, max = 86_400_000))]
     pub idle_ms: Option<u64>,
-    /// The whole completion. Default: none.
-    #[schemars(range(min = 1))]
+    /// The whole completion. Default: none. At most 86400000 (24 h).
+    #[schemars(range(min = 1, max = 86_400_000))]
     pub total_ms: Option<u64>,
 }
 
@@ -163,18 +180,19 @@ pub struct RetrySchema {
     /// Default 2.
     #[schemars(range(max = 10))]
     pub max_retries: Option<u32>,
-    /// First wait, doubled each time, with jitter. Default 500. A `Retry-After` header wins (capped at 60 s).
-    #[schemars(range(min = 1))]
+    /// First wait, doubled each time, with jitter. Default 500; at most 60000 and at most
+    /// `maxBackoffMs`. A `Retry-After` header wins (capped at 60 s).
+    #[schemars(range(min = 1, max = 60_000))]
     pub initial_backoff_ms: Option<u64>,
-    /// Longest computed wait. Default 8000.
-    #[schemars(range(min = 1))]
+    /// Longest computed wait. Default 8000; at most 60000.
+    #[schemars(range(min = 1, max = 60_000))]
     pub max_backoff_ms: Option<u64>,
 }
 
 /// A `customLlms` entry's `auth`.
 #[derive(Debug, Default, Serialize, Deserialize, JsonSchema)]
 pub struct AuthSchema {
-    /// Not read: the token is always sent as Bearer (use `tokenHeader` for another header).
+    /// `Bearer` (default) or `Basic`; use `tokenHeader` to send the token as is in another header.
     #[serde(rename = "type")]
     pub kind: Option<String>,
     pub token: Option<String>,

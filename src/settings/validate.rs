@@ -12,9 +12,14 @@ use serde_json::{Map, Value};
 
 use super::typo::closest;
 
+use super::*;
+
 /// Proxy schemes the HTTP client can use (`socks5h` resolves names at the proxy).
 const PROXY_SCHEMES: &[&str] = &["http", "https", "socks5", "socks5h"];
-use super::*;
+/// The longest retry wait that may be configured, in milliseconds.
+const MAX_BACKOFF_MS: u64 = 60_000;
+/// The longest time limit that may be configured, in milliseconds (24 h).
+const MAX_TIMEOUT_MS: u64 = 24 * 60 * 60 * 1000;
 
 pub(super) fn check_unknown_keys(map: &Map<String, Value>, problems: &mut Vec<Problem>) {
     for key in map.keys() {
@@ -68,6 +73,10 @@ pub(super) fn parse_url(value: Option<&Value>, problems: &mut Vec<Problem>) -> O
             return None;
         }
     };
+    if let Some(problem) = rewritten_character(SERVER, text) {
+        problems.push(problem);
+        return None;
+    }
     match Url::parse(text) {
         Ok(url) if url.scheme() != "http" && url.scheme() != "https" => {
             problems.push(Problem::new(
@@ -179,7 +188,16 @@ pub(super) fn parse_token_header(
         return None;
     }
     match HeaderName::from_bytes(name.as_bytes()) {
-        Ok(header) => Some(header),
+        Ok(header) => match super::request_format::refused_header(&header) {
+            Some(why) => {
+                problems.push(Problem::new(
+                    TOKEN_HEADER,
+                    format!("`{name}` cannot carry the token: {why}"),
+                ));
+                None
+            }
+            None => Some(header),
+        },
         Err(_) => {
             problems.push(Problem::new(
                 TOKEN_HEADER,
@@ -245,7 +263,7 @@ pub(super) fn parse_timeouts(value: Option<&Value>, problems: &mut Vec<Problem>)
         let field = format!("{TIMEOUTS}.{key}");
         match key.as_str() {
             "connectMs" | "firstByteMs" | "idleMs" | "totalMs" => {
-                if let Some(ms) = positive_integer_at(Some(member), &field, problems) {
+                if let Some(ms) = bounded_ms(member, &field, MAX_TIMEOUT_MS, "24 hours", problems) {
                     known.insert(key.as_str(), ms);
                 }
             }
@@ -274,6 +292,7 @@ pub(super) fn parse_retry(value: Option<&Value>, problems: &mut Vec<Problem>) ->
     let Some(map) = object(value, RETRY, problems) else {
         return retry;
     };
+    let max_given = map.get("maxBackoffMs").is_some_and(|v| !v.is_null());
     for (key, member) in map {
         let field = format!("{RETRY}.{key}");
         match key.as_str() {
@@ -282,12 +301,12 @@ pub(super) fn parse_retry(value: Option<&Value>, problems: &mut Vec<Problem>) ->
                 _ => problems.push(Problem::new(field, "must be a whole number from 0 to 10")),
             },
             "initialBackoffMs" => {
-                if let Some(v) = positive_integer_at(Some(member), &field, problems) {
+                if let Some(v) = bounded_ms(member, &field, MAX_BACKOFF_MS, "60 s", problems) {
                     retry.initial_backoff = Duration::from_millis(v);
                 }
             }
             "maxBackoffMs" => {
-                if let Some(v) = positive_integer_at(Some(member), &field, problems) {
+                if let Some(v) = bounded_ms(member, &field, MAX_BACKOFF_MS, "60 s", problems) {
                     retry.max_backoff = Duration::from_millis(v);
                 }
             }
@@ -297,7 +316,65 @@ pub(super) fn parse_retry(value: Option<&Value>, problems: &mut Vec<Problem>) ->
             )),
         }
     }
+    if retry.initial_backoff > retry.max_backoff {
+        problems.push(Problem::new(
+            format!("{RETRY}.initialBackoffMs"),
+            format!(
+                "is {} ms, more than maxBackoffMs ({} ms{}): the first wait must not be longer than the longest one",
+                retry.initial_backoff.as_millis(),
+                retry.max_backoff.as_millis(),
+                if max_given { "" } else { ", the default" }
+            ),
+        ));
+    }
     retry
+}
+
+/// A positive number of milliseconds of at most `max`.
+fn bounded_ms(
+    member: &Value,
+    field: &str,
+    max: u64,
+    max_words: &str,
+    problems: &mut Vec<Problem>,
+) -> Option<u64> {
+    let ms = positive_integer_at(Some(member), field, problems)?;
+    if ms > max {
+        problems.push(Problem::new(
+            field,
+            format!("is {ms} ms; at most {max} ({max_words}) is accepted"),
+        ));
+        return None;
+    }
+    Some(ms)
+}
+
+/// A character that the URL parser would silently drop, percent-encode or
+/// rewrite, pasted inside a URL: control characters (tab and line breaks are
+/// removed), spaces, invisible characters, the backslash (turned into `/`),
+/// and the quote, angle brackets, backtick, braces, bar and caret
+/// (percent-encoded).
+fn rewritten_character(field: &str, url: &str) -> Option<Problem> {
+    let (position, c) = url.chars().enumerate().find(|(_, c)| {
+        c.is_control()
+            || c.is_whitespace()
+            || matches!(c, '\\' | '"' | '<' | '>' | '`' | '{' | '}' | '|' | '^')
+            || matches!(c, '\u{200b}'..='\u{200f}' | '\u{2060}'..='\u{2064}' | '\u{feff}' | '\u{00ad}')
+    })?;
+    let name = match c {
+        '\t' => "a tab".to_owned(),
+        '\n' | '\r' => "a line break".to_owned(),
+        ' ' => "a space".to_owned(),
+        c if c.is_ascii_graphic() => format!("`{c}`"),
+        c => format!("an invisible character (U+{:04X})", c as u32),
+    };
+    Some(Problem::new(
+        field,
+        format!(
+            "contains {name} at position {}, which the URL parser would silently remove or rewrite; was it pasted with extra text? Write the URL without it (a space in a query value is written %20)",
+            position + 1
+        ),
+    ))
 }
 
 pub(super) fn parse_proxy(map: &Map<String, Value>, problems: &mut Vec<Problem>) -> Proxy {
@@ -310,6 +387,10 @@ pub(super) fn parse_proxy(map: &Map<String, Value>, problems: &mut Vec<Problem>)
     }
     if text.eq_ignore_ascii_case(Proxy::DIRECT) {
         return Proxy::Direct;
+    }
+    if let Some(problem) = rewritten_character(PROXY, text) {
+        problems.push(problem);
+        return Proxy::FromEnvironment;
     }
     match Url::parse(text) {
         Ok(url) if PROXY_SCHEMES.contains(&url.scheme()) => Proxy::Url(text.to_owned()),
