@@ -114,9 +114,15 @@ function main() {
     console.log('contributes.configuration matches protocol/settings.schema.json');
     return;
   }
+  if (JSON.stringify(pkg.contributes.configuration) === JSON.stringify(generated)) {
+    console.log('contributes.configuration is up to date with protocol/settings.schema.json');
+    return;
+  }
   pkg.contributes.configuration = generated;
   fs.writeFileSync(pkgPath, JSON.stringify(pkg, null, 2) + '\n');
-  console.log(`wrote ${Object.keys(generated.properties).length} settings to package.json`);
+  console.log(
+    `protocol/settings.schema.json changed: regenerated the ${Object.keys(generated.properties).length} settings in package.json (commit it)`,
+  );
 }
 
 module.exports = { generate, MIRRORED };

@@ -231,6 +231,22 @@ async function run() {
     await configure({ preset: undefined });
   });
 
+  test('LLM: Choose Preset without an argument offers llm/presets in a quick pick', async () => {
+    const pending = vscode.commands.executeCommand('llmSidecar.choosePreset');
+    let chosen;
+    pending.then((r) => (chosen = { value: r }));
+    // Accept the quick pick's first item once it is open, as a user pressing Enter.
+    await waitFor(async () => {
+      if (chosen) return true;
+      await vscode.commands.executeCommand('workbench.action.acceptSelectedQuickOpenItem');
+      await new Promise((r) => setTimeout(r, 300));
+      return Boolean(chosen);
+    }, 'the preset quick pick to be accepted');
+    assert.ok(['openai', 'deepseek', 'ollama', 'anthropic', 'gemini', 'qwen', 'groq', 'mistral'].includes(chosen.value), String(chosen.value));
+    assert.equal(config().get('preset'), chosen.value);
+    await configure({ preset: undefined });
+  });
+
   test('a token in settings still works, with a one-time warning offering to move it', async () => {
     await vscode.commands.executeCommand('llmSidecar.setApiToken', { token: '' });
     await configure({ customEngineToken: 'sk-legacy-setting', customEngineServer: `${mock.url}/chat?delay=1` });
