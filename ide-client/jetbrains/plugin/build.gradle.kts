@@ -52,7 +52,7 @@ tasks {
         val binary = providers.gradleProperty("sidecarBinary").getOrElse("")
         if (binary.isNotBlank()) {
             from(binary) {
-                into("${rootProject.name}/bin")
+                into(pluginName.map { "$it/bin" })
                 rename { if (it.endsWith(".exe")) "llm-sidecar.exe" else "llm-sidecar" }
                 filePermissions { unix("rwxr-xr-x") }
             }

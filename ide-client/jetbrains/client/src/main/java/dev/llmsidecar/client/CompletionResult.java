@@ -14,11 +14,12 @@ import com.google.gson.JsonObject;
  * @param status       the HTTP status
  * @param contentType  the response's Content-Type, or null
  * @param timings      when the first byte and first chunk came, the total, and the HTTP attempts
+ * @param warnings     what went wrong without stopping the answer (e.g. several choices mixed); empty when none
  * @param raw          the whole result object, for fields this class does not name
  */
 public record CompletionResult(String text, String reasoning, String finishReason, JsonObject usage, long chunks,
                                String responseType, Integer status, String contentType, Timings timings,
-                               JsonObject raw) {
+                               java.util.List<String> warnings, JsonObject raw) {
 
     public record Timings(Long firstByteMs, Long firstChunkMs, Long totalMs, Integer attempts) {
         static Timings from(JsonObject o) {
@@ -34,6 +35,6 @@ public record CompletionResult(String text, String reasoning, String finishReaso
         return new CompletionResult(text == null ? "" : text, Json.string(o, "reasoning"),
                 Json.string(o, "finishReason"), Json.object(o, "usage"), chunks == null ? 0 : chunks,
                 Json.string(o, "responseType"), Json.integer(o, "status"), Json.string(o, "contentType"),
-                Timings.from(Json.object(o, "timings")), o);
+                Timings.from(Json.object(o, "timings")), java.util.List.copyOf(Json.strings(o, "warnings")), o);
     }
 }

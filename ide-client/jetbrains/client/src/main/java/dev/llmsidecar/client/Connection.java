@@ -118,11 +118,30 @@ final class Connection {
             send(msg);
         } catch (IOException e) {
             // A broken pipe: the process is exiting or has closed its input. The reader sees the end of its output
-            // and fails this request with the exit code and the last stderr lines; a process that closed its input
-            // but lingers is useless, so make sure it goes.
+            // and fails this request with the exit code and the last stderr lines. Not destroy() at once: that
+            // closes our ends of stdout and stderr and loses the process's last words. A process that closed its
+            // input but lingers is useless, though, so it goes after a grace period.
             LOG.log(System.Logger.Level.DEBUG, "could not write " + method + " to llm-sidecar: " + e);
-            if (process.isAlive()) process.destroy();
+            killIfLingering();
         }
+    }
+
+    private final java.util.concurrent.atomic.AtomicBoolean lingerWatch = new java.util.concurrent.atomic.AtomicBoolean();
+
+    private void killIfLingering() {
+        if (!process.isAlive() || !lingerWatch.compareAndSet(false, true)) return;
+        Thread t = new Thread(() -> {
+            try {
+                if (!process.waitFor(5, TimeUnit.SECONDS)) {
+                    LOG.log(System.Logger.Level.WARNING, "llm-sidecar stopped reading its input; killing it");
+                    process.destroyForcibly();
+                }
+            } catch (InterruptedException ignored) {
+                Thread.currentThread().interrupt();
+            }
+        }, "llm-sidecar-linger-" + process.pid());
+        t.setDaemon(true);
+        t.start();
     }
 
     void notify(String method, JsonElement params) throws IOException {

@@ -47,6 +47,12 @@ public final class LlmRequestFailed extends SidecarException {
     /** Transport detail ({@code connect}, {@code decode}, {@code interrupted}). */
     public String detail() { return Json.string(rawData(), "detail"); }
 
+    /**
+     * What to change, when the sidecar knows ({@code connect}: {@code http://} for a plain-HTTP server,
+     * {@code caCertificates} for an untrusted certificate; {@code http_status}: the usual endpoint path after a 404).
+     */
+    public String hint() { return Json.string(rawData(), "hint"); }
+
     /** The URL that could not be reached ({@code connect}), without query. */
     public String url() { return Json.string(rawData(), "url"); }
 

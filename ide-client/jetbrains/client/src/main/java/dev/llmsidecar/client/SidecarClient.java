@@ -283,7 +283,7 @@ public final class SidecarClient implements AutoCloseable {
                     }
                 }
                 if (closedMeanwhile) {
-                    c.shutdown(options.closeTimeout.toNanos());
+                    shutdownInBackground(c);
                     startFailed(s, new SidecarUnavailable("the client is closed", null));
                 } else {
                     s.complete(c);
@@ -297,10 +297,19 @@ public final class SidecarClient implements AutoCloseable {
 
             @Override
             public void onError(RuntimeException error) {
-                // died before answering (SidecarDied), or refused initialize: either way this start failed
+                // died before answering (SidecarDied), or refused initialize: either way this start failed, and a
+                // process that refused is not kept running
+                if (!(error instanceof SidecarDied)) shutdownInBackground(c);
                 startFailed(s, error);
             }
         });
+    }
+
+    /** Not on the reader thread: shutdown waits for a response that only the reader can deliver. */
+    private void shutdownInBackground(Connection c) {
+        Thread t = new Thread(() -> c.shutdown(options.closeTimeout.toNanos()), "llm-sidecar-shutdown-" + c.pid());
+        t.setDaemon(true);
+        t.start();
     }
 
     private void startFailed(CompletableFuture<Connection> s, RuntimeException error) {

@@ -61,6 +61,7 @@ class StreamingTest {
         assertNull(r.reasoning());
         assertNotNull(r.timings().totalMs());
         assertEquals(1, r.timings().attempts());
+        assertEquals(List.of(), r.warnings());
     }
 
     @Test

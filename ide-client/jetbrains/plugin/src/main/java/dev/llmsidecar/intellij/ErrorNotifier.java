@@ -63,6 +63,7 @@ final class ErrorNotifier {
             body.append("<b>").append(escape(f.providerMessage())).append("</b><br/>");
         }
         body.append(escape(f.getMessage()));
+        if (f.hint() != null) body.append("<br/><i>").append(escape(f.hint())).append("</i>");
         if (!f.partialText().isEmpty()) {
             body.append("<br/>The answer so far (").append(f.partialText().length()).append(" characters) was kept.");
         }
