@@ -69,6 +69,21 @@ class SettingsTest {
     }
 
     @Test
+    void everyFieldIsASettingsKeyOfTheSchema() throws Exception {
+        // protocol/settings.schema.json is the sidecar's contract for settings UIs: no field here may drift from it
+        var schemaPath = java.nio.file.Path.of("../../../protocol/settings.schema.json");
+        JsonObject props = JsonParser.parseString(java.nio.file.Files.readString(schemaPath,
+                java.nio.charset.StandardCharsets.UTF_8)).getAsJsonObject().getAsJsonObject("properties");
+        LlmSettings all = new LlmSettings();
+        for (var f : LlmSettings.class.getFields()) {
+            if (f.getType() == String.class && !f.getName().equals("additionalSettings")) f.set(all, "x");
+        }
+        JsonObject sent = all.toJson();
+        assertEquals(LlmSettings.class.getFields().length - 1, sent.size(), sent.toString());
+        for (String key : sent.keySet()) assertTrue(props.has(key), key + " is not in settings.schema.json");
+    }
+
+    @Test
     void theSidecarValidatesWhatTheClassProduces() throws Exception {
         try (SidecarClient client = new SidecarClient(TestSidecar.options(new TestSidecar.Stderr()).build())) {
             ValidationResult r = client.validateSettings(LlmSettings.fromJson(AUTODEV_PASTE))

@@ -308,7 +308,12 @@ public final class LlmSidecarConfigurable implements Configurable {
     }
 
     private static String validationHtml(ValidationResult r) {
-        if (r.ok()) return "<html><font color='green'>The settings are valid.</font></html>";
+        if (r.ok() && r.warnings().isEmpty()) return "<html><font color='green'>The settings are valid.</font></html>";
+        if (r.ok()) {
+            StringBuilder b = new StringBuilder("<html><font color='green'>The settings are valid</font>, but:<br/>");
+            for (Problem w : r.warnings()) b.append(esc(w.toString())).append("<br/>");
+            return b.append("</html>").toString();
+        }
         StringBuilder b = new StringBuilder("<html><font color='red'>");
         for (Problem p : r.problems()) b.append(esc(p.toString())).append("<br/>");
         return b.append("</font></html>").toString();
