@@ -393,6 +393,7 @@ class Extension implements vscode.Disposable {
   cancel(): number {
     const n = this.running.size;
     for (const r of this.running.values()) r.abort.abort();
+    if (n === 0) vscode.window.setStatusBarMessage('LLM: nothing to cancel', 3000);
     return n;
   }
 
@@ -529,7 +530,7 @@ class Extension implements vscode.Disposable {
   }
 
   async shutdown(): Promise<void> {
-    this.cancel();
+    for (const r of this.running.values()) r.abort.abort();
     await this.supervisor?.dispose();
   }
 

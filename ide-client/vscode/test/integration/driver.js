@@ -128,6 +128,8 @@ async function main() {
   const started = Date.now();
   let browser;
   let exitCode = 1;
+  let statusSeen = 0;
+  const clicked = [];
   let passed = 0;
   let failed = 0;
   const cleanup = async () => {
@@ -192,7 +194,6 @@ async function main() {
     await page.goto(url);
 
     // A user's hand: click "Use suggested path" on the notification the wrong-JsonPath tests expect.
-    const clicked = [];
     let stop = false;
     const clicker = (async () => {
       while (!stop) {
@@ -210,6 +211,15 @@ async function main() {
         } catch {
           /* the page may be navigating or the toast gone */
         }
+        try {
+          // The status-bar item while an answer streams, as a user sees it.
+          if (!statusSeen && (await page.locator('.statusbar-item', { hasText: 'LLM: answering' }).count())) {
+            statusSeen = Date.now() - started;
+            console.log('driver: the status bar shows "LLM: answering"');
+          }
+        } catch {
+          /* navigating */
+        }
         await new Promise((r) => setTimeout(r, 300));
       }
     })();
@@ -225,7 +235,6 @@ async function main() {
     } else {
       exitCode = Number(code);
     }
-    if (clicked.length === 0) console.log('driver: no "Use suggested path" notification was seen in the browser');
   } catch (err) {
     console.log(`driver: ${err && err.stack ? err.stack : err}`);
     exitCode = 1;
@@ -236,6 +245,21 @@ async function main() {
   const records = fs.existsSync(results)
     ? fs.readFileSync(results, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l))
     : [];
+  if (records.length > 0) {
+    // Checked in the browser by the driver itself.
+    records.push({
+      name: 'the status bar shows "LLM: answering" while an answer streams (seen in the browser)',
+      ok: Boolean(statusSeen),
+      ms: 0,
+      error: 'no status-bar item with "LLM: answering" was seen while the tests ran',
+    });
+    records.push({
+      name: 'the notification center shows the no_match notification with "Use suggested path" (clicked in the browser)',
+      ok: clicked.length >= 2 && clicked.every((t) => t.includes('$.choices[0].delta.content')),
+      ms: 0,
+      error: `clicked ${clicked.length} time(s): ${JSON.stringify(clicked)}`,
+    });
+  }
   for (const r of records) {
     if (r.ok) passed++;
     else failed++;
