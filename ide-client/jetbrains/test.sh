@@ -40,4 +40,5 @@ if [ $status -ne 0 ]; then
     grep -l -E 'FAILURE|ERROR' target/surefire-reports/*.txt 2>/dev/null | xargs -r cat >&2
   fi
 fi
+echo "jetbrains client core: mvn exit $status, ${SECONDS} s in all"
 exit $status
