@@ -60,6 +60,30 @@ class CancelTest {
     }
 
     @Test
+    void aProgressIndicatorStyleSignalCancelsThroughAwait() throws Exception {
+        java.util.concurrent.atomic.AtomicBoolean cancelPressed = new java.util.concurrent.atomic.AtomicBoolean();
+        java.util.concurrent.atomic.AtomicInteger seen = new java.util.concurrent.atomic.AtomicInteger();
+        var future = client.complete(CompleteParams.of(mock.settings("forever", 1, 20), "go"), c -> {
+            if (seen.incrementAndGet() == 3) cancelPressed.set(true); // the user presses Cancel
+        });
+        Await.Outcome o = Await.completion(future, cancelPressed::get, java.time.Duration.ofMillis(20));
+        Await.Cancelled c = assertInstanceOf(Await.Cancelled.class, o);
+        assertTrue(c.cancellation().partialText().startsWith("tick 0 tick 1 tick 2 "), c.cancellation().partialText());
+        assertTrue(mock.disconnects.tryAcquire(TestSidecar.TIMEOUT_S, TimeUnit.SECONDS),
+                "the LLM server saw the connection closed");
+
+        // the other two outcomes
+        Await.Done done = assertInstanceOf(Await.Done.class, Await.completion(client.complete(
+                CompleteParams.of(mock.settings("echo", 2, 0), "fine"), ChunkListener.NONE), () -> false,
+                java.time.Duration.ofMillis(20)));
+        assertEquals("fine", done.result().text());
+        Await.Failed failed = assertInstanceOf(Await.Failed.class, Await.completion(client.complete(
+                CompleteParams.of(mock.settings("other_shape", 2, 0), "fine"), ChunkListener.NONE), () -> false,
+                java.time.Duration.ofMillis(20)));
+        assertEquals("no_match", assertInstanceOf(LlmRequestFailed.class, failed.error()).kind());
+    }
+
+    @Test
     void cancelWhileTheSidecarIsStartingSendsNothing() throws Exception {
         // a sidecar that takes 2 s to start: the cancel comes while initialize is still unanswered
         var opts = SidecarOptions.builder(java.util.List.of("sh", "-c", "sleep 2; exec \"$0\"",

@@ -13,16 +13,14 @@ import com.intellij.openapi.progress.Task;
 import com.intellij.openapi.project.Project;
 import com.intellij.openapi.ui.Messages;
 import com.intellij.openapi.vfs.VirtualFile;
+import dev.llmsidecar.client.Await;
 import dev.llmsidecar.client.CompleteParams;
 import dev.llmsidecar.client.CompletionResult;
-import dev.llmsidecar.client.LlmCancelled;
 import dev.llmsidecar.client.LlmSettings;
 import org.jetbrains.annotations.NotNull;
 
+import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 
 /**
  * Ask LLM: asks a question about the editor selection and streams the answer into the tool window or a scratch
@@ -83,31 +81,24 @@ public final class AskLlmAction extends AnAction {
                             indicator.setText("Receiving the answer: " + chars[0] + " characters");
                             sink.append(chunk.text(), chunk.isReasoning());
                         });
-                // Wait in short slices so the progress indicator's Cancel button is honoured promptly.
-                while (true) {
-                    if (indicator.isCanceled()) {
-                        future.cancel(true); // sends $/cancelRequest; the future completes with LlmCancelled
-                    }
-                    try {
-                        CompletionResult r = future.get(100, TimeUnit.MILLISECONDS);
-                        sink.end(describe(r));
-                        return;
-                    } catch (TimeoutException ignored) {
-                        // still streaming
-                    } catch (LlmCancelled c) {
-                        sink.end("cancelled after " + c.partialText().length() + " characters");
-                        return;
-                    } catch (ExecutionException ex) {
-                        Throwable cause = ex.getCause() == null ? ex : ex.getCause();
-                        sink.end("failed: " + cause.getMessage());
-                        LOG.info("Ask LLM failed", cause);
-                        ApplicationManager.getApplication().invokeLater(() -> ErrorNotifier.show(project, cause));
-                        return;
-                    } catch (InterruptedException ex) {
-                        future.cancel(true);
-                        Thread.currentThread().interrupt();
-                        return;
-                    }
+                // The progress indicator's Cancel button is the cancel signal: Await polls it and cancels the
+                // future (the sidecar then closes the connection to the LLM server).
+                Await.Outcome outcome;
+                try {
+                    outcome = Await.completion(future, indicator::isCanceled, Duration.ofMillis(100));
+                } catch (InterruptedException ex) {
+                    Thread.currentThread().interrupt();
+                    sink.end("interrupted");
+                    return;
+                }
+                if (outcome instanceof Await.Done d) {
+                    sink.end(describe(d.result()));
+                } else if (outcome instanceof Await.Cancelled c) {
+                    sink.end("cancelled after " + c.cancellation().partialText().length() + " characters");
+                } else if (outcome instanceof Await.Failed f) {
+                    sink.end("failed: " + f.error().getMessage());
+                    LOG.info("Ask LLM failed", f.error());
+                    ApplicationManager.getApplication().invokeLater(() -> ErrorNotifier.show(project, f.error()));
                 }
             }
         }.queue();
