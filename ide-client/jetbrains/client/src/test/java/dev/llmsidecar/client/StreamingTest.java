@@ -111,6 +111,27 @@ class StreamingTest {
     }
 
     @Test
+    void aListenerThatThrowsDoesNotStopTheStream() throws Exception {
+        java.util.concurrent.atomic.AtomicInteger calls = new java.util.concurrent.atomic.AtomicInteger();
+        CompletionResult r = client.complete(CompleteParams.of(mock.settings("echo", 2, 0), "abcdefgh"), c -> {
+            calls.incrementAndGet();
+            throw new IllegalStateException("a broken UI callback");
+        }).get(TestSidecar.TIMEOUT_S, TimeUnit.SECONDS);
+        assertEquals("abcdefgh", r.text());
+        assertEquals(4, calls.get(), "every chunk still reached the listener");
+    }
+
+    @Test
+    void megabyteFramesBothWays() throws Exception {
+        // ~3 MB of UTF-8 in one request frame, and 2 MB-ish answered in 8192-code-point chunks
+        String prompt = "日本語のテキスト、そして emoji 🎉 ".repeat(40_000);
+        CompletionResult r = client.complete(CompleteParams.of(mock.settings("echo", 8192, 0), prompt),
+                ChunkListener.NONE).get(TestSidecar.TIMEOUT_S, TimeUnit.SECONDS);
+        assertEquals(prompt.length(), r.text().length());
+        assertEquals(prompt, r.text());
+    }
+
+    @Test
     void presetsListTheCommonServers() throws Exception {
         List<Preset> presets = client.presets().get(TestSidecar.TIMEOUT_S, TimeUnit.SECONDS);
         List<String> names = presets.stream().map(Preset::name).toList();
