@@ -406,3 +406,29 @@ fn the_client_cache_is_bounded() {
         "{sockets} sockets held after 40 configurations: the client cache must be bounded"
     );
 }
+
+#[test]
+fn a_stream_id_in_use_is_refused_and_free_again_once_its_stream_ends() {
+    let gate = Gate::new();
+    let mock = MockLlm::always(
+        MockResponse::sse("")
+            .piece(sse_event(&openai_delta("one")))
+            .piece_after(Before::Gate(gate.clone()), "data: [DONE]\n\n"),
+    );
+    let mut sidecar = Sidecar::spawn();
+    let params = Settings::sse(mock.url("/v1/chat/completions"), DELTA_PATH)
+        .params()
+        .stream_id("same")
+        .build();
+    let first = sidecar.request("llm/complete", params.clone());
+    sidecar.wait_chunk(&json!("same"), 0, WAIT);
+    let second = sidecar.request("llm/complete", params.clone());
+    let reply = sidecar.wait_response(&second, WAIT);
+    let problems = problems(&reply.expect_code(INVALID_PARAMS)["data"]);
+    assert_eq!(problems[0].0, "streamId", "{problems:?}");
+    gate.open();
+    assert_eq!(sidecar.wait_response(&first, WAIT).result()["text"], "one");
+    // The stream is over: its id can be used again.
+    let third = sidecar.request("llm/complete", params);
+    assert_eq!(sidecar.wait_response(&third, WAIT).result()["text"], "one");
+}

@@ -7,7 +7,8 @@
 //! `llm/complete`), and the engine's [`Failure`]s become JSON-RPC errors with
 //! their data.
 
-use std::sync::RwLock;
+use std::collections::HashSet;
+use std::sync::{Mutex, RwLock};
 
 use bytes::Bytes;
 use serde::Serialize;
@@ -15,7 +16,7 @@ use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::message::{code, error, notification, response};
+use super::message::{RequestId, code, error, notification, response};
 use crate::engine::{ChunkKind, ChunkSink, Engine, Failure, FailureKind};
 use crate::request::{Message, Role};
 use crate::settings::{Catalog, Problem, Selection, Settings};
@@ -26,6 +27,23 @@ use crate::{presets, probe};
 pub struct Methods {
     engine: Engine,
     catalog: RwLock<Catalog>,
+    /// The stream ids of the completions running now: one id, one stream.
+    streams: Mutex<HashSet<RequestId>>,
+}
+
+/// Holds a stream id for one completion; frees it when dropped.
+struct StreamClaim<'a> {
+    streams: &'a Mutex<HashSet<RequestId>>,
+    id: RequestId,
+}
+
+impl Drop for StreamClaim<'_> {
+    fn drop(&mut self) {
+        self.streams
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.id);
+    }
 }
 
 /// Requests that run as their own task.
@@ -271,6 +289,12 @@ impl Methods {
         let Some(settings) = settings.filter(|_| problems.is_empty()) else {
             return invalid_params(&problems).frame(id);
         };
+        // Two streams under one id could not be told apart by the client.
+        let _claim = match stream_id.as_ref().map(|s| self.claim_stream(s)) {
+            Some(Err(problem)) => return invalid_params(&[problem]).frame(id),
+            Some(Ok(claim)) => claim,
+            None => None,
+        };
         let mut sink = NotifySink {
             stream_id,
             seq: 0,
@@ -293,6 +317,26 @@ impl Methods {
             }
             Err(failure) => failure_error(&failure).frame(id),
         }
+    }
+
+    /// Takes `stream_id` for one completion, unless a running one has it.
+    fn claim_stream(&self, stream_id: &Value) -> Result<Option<StreamClaim<'_>>, Problem> {
+        let Ok(id) = RequestId::from_value(stream_id) else {
+            return Ok(None);
+        };
+        let mut streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
+        if !streams.insert(id.clone()) {
+            return Err(Problem::new(
+                "streamId",
+                format!(
+                    "{id} is in use by a completion that is still running; give each request its own streamId"
+                ),
+            ));
+        }
+        Ok(Some(StreamClaim {
+            streams: &self.streams,
+            id,
+        }))
     }
 
     fn validate(&self, id: &Value, params: Value) -> Bytes {
@@ -402,11 +446,15 @@ fn failure_error(failure: &Failure) -> RpcError {
         FailureKind::Cancelled => code::REQUEST_CANCELLED,
         _ => code::REQUEST_FAILED,
     };
-    tracing::warn!(
-        kind = failure.kind_name(),
-        attempts = failure.attempts,
-        "completion failed"
-    );
+    if matches!(failure.kind, FailureKind::Cancelled) {
+        tracing::info!(attempts = failure.attempts, "completion cancelled");
+    } else {
+        tracing::warn!(
+            kind = failure.kind_name(),
+            attempts = failure.attempts,
+            "completion failed"
+        );
+    }
     RpcError {
         code,
         message: failure.message(),
