@@ -89,39 +89,24 @@ impl SidecarBuilder {
 
         let stderr = Arc::new(StderrBuffer::default());
         let stderr_sink = Arc::clone(&stderr);
-        let unread = if self.stderr_unread {
-            child.stderr.take()
+        let pipe = child.stderr.take().expect("child stderr");
+        let unread_stderr = if self.stderr_unread {
+            stderr.close();
+            Some(pipe)
         } else {
+            let mut pipe = pipe;
+            thread::spawn(move || {
+                let mut buf = [0u8; 8192];
+                while let Ok(n) = pipe.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    stderr_sink.append(&buf[..n]);
+                }
+                stderr_sink.close();
+            });
             None
         };
-        let mut child_stderr = match child.stderr.take() {
-            Some(pipe) => pipe,
-            None => {
-                stderr.close();
-                return Sidecar {
-                    stdin: child.stdin.take(),
-                    child,
-                    stdout: rx,
-                    stdout_closed: false,
-                    transcript: Vec::new(),
-                    cursor: 0,
-                    next_id: 1,
-                    sent_at: HashMap::new(),
-                    stderr,
-                    unread_stderr: unread,
-                };
-            }
-        };
-        thread::spawn(move || {
-            let mut buf = [0u8; 8192];
-            while let Ok(n) = child_stderr.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                stderr_sink.append(&buf[..n]);
-            }
-            stderr_sink.close();
-        });
 
         Sidecar {
             stdin: child.stdin.take(),
@@ -133,7 +118,7 @@ impl SidecarBuilder {
             next_id: 1,
             sent_at: HashMap::new(),
             stderr,
-            unread_stderr: None,
+            unread_stderr,
         }
     }
 }
