@@ -1,0 +1,286 @@
+;;; llm-sidecar-test.el --- ERT tests of llm-sidecar.el  -*- lexical-binding: t; -*-
+
+;; Run in batch against the real llm-sidecar binary ($LLM_SIDECAR_BIN) and the mock LLM server (../mock-llm):
+;;   emacs -Q --batch -L . -l ert -l test/llm-sidecar-test.el -f ert-run-tests-batch-and-exit
+
+;;; Code:
+
+(require 'ert)
+(require 'cl-lib)
+(require 'json)
+(require 'llm-sidecar)
+
+(defconst llm-sidecar-test--root
+  (file-name-directory (directory-file-name (file-name-directory (or load-file-name buffer-file-name)))))
+(defconst llm-sidecar-test--mock
+  (expand-file-name "../mock-llm/mock_llm.py" llm-sidecar-test--root))
+(defconst llm-sidecar-test--bin
+  (or (getenv "LLM_SIDECAR_BIN") (expand-file-name "../../target/release/llm-sidecar" llm-sidecar-test--root)))
+(defconst llm-sidecar-test--timeout 20 "Seconds; generous, the machine is shared.")
+
+(defvar llm-sidecar-test--mock-dir nil)
+(defvar llm-sidecar-test--mock-port nil)
+
+(defun llm-sidecar-test--wait (what pred &optional timeout)
+  "Process output until PRED is true; fail naming WHAT after TIMEOUT seconds."
+  (let ((deadline (+ (float-time) (or timeout llm-sidecar-test--timeout))))
+    (while (and (not (funcall pred)) (< (float-time) deadline))
+      (accept-process-output nil 0.02))
+    (unless (funcall pred) (ert-fail (format "timed out waiting for %s" what)))))
+
+(defmacro llm-sidecar-test--with-mock (&rest body)
+  "Run BODY with a fresh mock LLM server and a clean *Messages*."
+  (declare (indent 0))
+  `(let* ((llm-sidecar-test--mock-dir (make-temp-file "mock-llm" t))
+          (llm-sidecar-command (list llm-sidecar-test--bin))
+          (llm-sidecar-settings nil)
+          (llm-sidecar-log-level nil)
+          (mock (make-process :name "mock-llm" :noquery t :connection-type 'pipe
+                              :buffer nil :stderr (get-buffer-create " *mock-llm stderr*")
+                              :command (list "python3" llm-sidecar-test--mock "--state-dir"
+                                             llm-sidecar-test--mock-dir "--max-seconds" "600"))))
+     (with-current-buffer (messages-buffer) (let ((inhibit-read-only t)) (erase-buffer)))
+     (unwind-protect
+         (progn
+           (llm-sidecar-test--wait "the mock LLM server to listen"
+                                   (lambda () (file-exists-p (expand-file-name "port" llm-sidecar-test--mock-dir))))
+           (setq llm-sidecar-test--mock-port
+                 (string-to-number (with-temp-buffer
+                                     (insert-file-contents (expand-file-name "port" llm-sidecar-test--mock-dir))
+                                     (buffer-string))))
+           ,@body)
+       (llm-sidecar-cancel t)
+       (delete-process mock)
+       (dolist (b (buffer-list))
+         (when (string-prefix-p "*llm*" (buffer-name b)) (kill-buffer b))))))
+
+(defun llm-sidecar-test--settings (scenario &rest extra)
+  "AutoDev v1 settings (an alist) for SCENARIO of the mock, from a preset, with EXTRA pairs."
+  (append extra
+          `(("preset" . "deepseek")
+            ("customEngineServer" . ,(format "http://127.0.0.1:%d/%s/v1/chat/completions"
+                                             llm-sidecar-test--mock-port scenario))
+            ("customEngineToken" . "sk-test-token")
+            (retry . ((maxRetries . 0))))))
+
+(defun llm-sidecar-test--use (scenario &rest extra)
+  (setq llm-sidecar-settings (apply #'llm-sidecar-test--settings scenario extra)))
+
+(defun llm-sidecar-test--events (scenario &optional event)
+  "The mock's events of SCENARIO (and EVENT), as alists."
+  (let ((file (expand-file-name "events.jsonl" llm-sidecar-test--mock-dir)))
+    (when (file-exists-p file)
+      (with-temp-buffer
+        (insert-file-contents file)
+        (cl-loop for line in (split-string (buffer-string) "\n" t)
+                 for e = (json-parse-string line :object-type 'alist)
+                 when (and (equal (alist-get 'scenario e) scenario)
+                           (or (null event) (equal (alist-get 'event e) event)))
+                 collect e)))))
+
+(defun llm-sidecar-test--last-content (scenario)
+  (let* ((body (alist-get 'body (car (llm-sidecar-test--events scenario "request"))))
+         (messages (alist-get 'messages body)))
+    (alist-get 'content (aref messages (1- (length messages))))))
+
+(defun llm-sidecar-test--text (buf)
+  (with-current-buffer buf (buffer-substring-no-properties (point-min) (point-max))))
+
+(defun llm-sidecar-test--status (buf)
+  (buffer-local-value 'llm-sidecar-status buf))
+
+(defun llm-sidecar-test--wait-status (buf status)
+  (llm-sidecar-test--wait (format "status %s of %s" status buf)
+                          (lambda () (eq (llm-sidecar-test--status buf) status))))
+
+(defun llm-sidecar-test--messages ()
+  (with-current-buffer (messages-buffer) (buffer-string)))
+
+(defun llm-sidecar-test--proc-alive (pid)
+  (file-exists-p (format "/proc/%d" pid)))
+
+;;;; Tests
+
+(ert-deftest llm-sidecar-streams-cjk-and-emoji-into-the-llm-buffer ()
+  (llm-sidecar-test--with-mock
+    (llm-sidecar-test--use "unicode")
+    (let* ((buf (llm-sidecar-ask "Say hello in Chinese"))
+           (changes 0))
+      (with-current-buffer buf
+        (add-hook 'after-change-functions (lambda (&rest _) (cl-incf changes)) nil t))
+      (should (equal (buffer-name buf) "*llm*"))
+      (should (eq (llm-sidecar-test--status buf) 'streaming))
+      (should (get-buffer-window buf))
+      (llm-sidecar-test--wait-status buf 'done)
+      (should (equal (llm-sidecar-test--text buf) "你好，世界！\nEmoji: 👋🏽 👨‍👩‍👧 — done ✓"))
+      (should (string-suffix-p " 👨‍👩‍👧 — done ✓" (llm-sidecar-test--text buf)))
+      ;; piece by piece as the chunks came, not once at the end
+      (should (>= changes 3))
+      (should (equal (llm-sidecar-test--last-content "unicode") "Say hello in Chinese"))
+      (let ((req (car (llm-sidecar-test--events "unicode" "request"))))
+        (should (equal (alist-get 'authorization (alist-get 'headers req)) "Bearer sk-test-token"))
+        (should (equal (alist-get 'model (alist-get 'body req)) "deepseek-chat"))))))
+
+(ert-deftest llm-sidecar-sends-the-region-with-the-prompt ()
+  (llm-sidecar-test--with-mock
+    (llm-sidecar-test--use "hello")
+    (with-temp-buffer
+      (emacs-lisp-mode)
+      (insert "(setq a 1)\n(defun add (x y)\n  (+ x y))\n")
+      (transient-mark-mode 1)
+      (goto-char (point-min))
+      (forward-line 1)
+      (push-mark (point) t t)
+      (goto-char (point-max))
+      (backward-char 1)
+      (let ((buf (cl-letf (((symbol-function 'read-string) (lambda (&rest _) "Explain this")))
+                   (call-interactively #'llm-sidecar-ask))))
+        (llm-sidecar-test--wait-status buf 'done)
+        (should (equal (llm-sidecar-test--text buf) "Hello, world!"))
+        (should (equal (llm-sidecar-test--last-content "hello")
+                       "Explain this\n\n```emacs-lisp\n(defun add (x y)\n  (+ x y))\n```"))))))
+
+(ert-deftest llm-sidecar-puts-reasoning-in-a-hidden-block-above-the-answer ()
+  (llm-sidecar-test--with-mock
+    (llm-sidecar-test--use "reasoning")
+    (let ((buf (llm-sidecar-ask "What is six times seven?")))
+      (llm-sidecar-test--wait-status buf 'done)
+      (should (equal (llm-sidecar-test--text buf)
+                     "Reasoning:\nLet me think about it.\nStep two.\n---\nThe answer is 42."))
+      (with-current-buffer buf
+        (goto-char (point-min))
+        (search-forward "Let me think")
+        (should (invisible-p (point)))
+        (search-forward "The answer")
+        (should-not (invisible-p (point)))
+        (goto-char (point-min))
+        (should-not (invisible-p (point)))
+        (llm-sidecar-toggle-reasoning)
+        (search-forward "Let me think")
+        (should-not (invisible-p (point)))))))
+
+(ert-deftest llm-sidecar-cancel-keeps-the-partial-text-and-closes-the-upstream ()
+  (llm-sidecar-test--with-mock
+    (llm-sidecar-test--use "slow")
+    (let ((buf (llm-sidecar-ask "Write a long story")))
+      (llm-sidecar-test--wait "the first chunks" (lambda () (equal (llm-sidecar-test--text buf) "partial 答案 🚀")))
+      (should (eq (llm-sidecar-test--status buf) 'streaming))
+      (with-current-buffer buf (should (= 1 (llm-sidecar-cancel))))
+      (should (eq (llm-sidecar-test--status buf) 'cancelled))
+      (llm-sidecar-test--wait "the mock to see the client disconnect"
+                              (lambda () (= 1 (length (llm-sidecar-test--events "slow" "disconnected")))))
+      (accept-process-output nil 0.3)
+      (should (equal (llm-sidecar-test--text buf) "partial 答案 🚀"))
+      (should (eq (llm-sidecar-test--status buf) 'cancelled))
+      (should-not (string-match-p "exited\\|answered HTTP" (llm-sidecar-test--messages))))))
+
+(ert-deftest llm-sidecar-http-error-shows-the-provider-message ()
+  (llm-sidecar-test--with-mock
+    (llm-sidecar-test--use "unauthorized")
+    (let ((buf (llm-sidecar-ask "hi")))
+      (llm-sidecar-test--wait-status buf 'error)
+      (should (string-match-p "llm-sidecar: LLM server answered HTTP 401: Incorrect API key provided"
+                              (llm-sidecar-test--messages)))
+      (should (equal (llm-sidecar-test--text buf) "")))))
+
+(ert-deftest llm-sidecar-no-match-shows-the-suggested-path ()
+  (llm-sidecar-test--with-mock
+    (llm-sidecar-test--use "othershape" '("customEngineResponseFormat" . "$.choices[0].delta.text"))
+    (let ((buf (llm-sidecar-ask "hi")))
+      (llm-sidecar-test--wait-status buf 'error)
+      (should (string-match-p (regexp-quote "suggested path: $.choices[0].delta.content (gives \"AlphaBeta\")")
+                              (llm-sidecar-test--messages))))))
+
+(ert-deftest llm-sidecar-two-asks-at-once-stream-into-two-buffers ()
+  (llm-sidecar-test--with-mock
+    (llm-sidecar-test--use "slow")
+    (let ((first (llm-sidecar-ask "first")))
+      (llm-sidecar-test--wait "the first answer to start"
+                              (lambda () (equal (llm-sidecar-test--text first) "partial 答案 🚀")))
+      (let ((pid (llm-sidecar-pid)))
+        (llm-sidecar-test--use "hare")
+        (let ((second (llm-sidecar-ask "second")))
+          (should-not (eq first second))
+          (should (equal (buffer-name second) "*llm*<2>"))
+          (llm-sidecar-test--wait-status second 'done)
+          (should (equal (llm-sidecar-test--text second) "fast one"))
+          (should (eq (llm-sidecar-test--status first) 'streaming))
+          (should (equal (llm-sidecar-test--text first) "partial 答案 🚀"))
+          (should (equal pid (llm-sidecar-pid)))
+          (with-current-buffer first (llm-sidecar-cancel))
+          (should (eq (llm-sidecar-test--status first) 'cancelled))
+          (should (eq (llm-sidecar-test--status second) 'done))
+          (llm-sidecar-test--wait "the disconnect"
+                                  (lambda () (= 1 (length (llm-sidecar-test--events "slow" "disconnected"))))))))))
+
+(ert-deftest llm-sidecar-test-connection-and-presets ()
+  (llm-sidecar-test--with-mock
+    (llm-sidecar-test--use "hello")
+    (llm-sidecar-test-connection)
+    (llm-sidecar-test--wait "the report" (lambda () (string-match-p "connection OK" (llm-sidecar-test--messages))))
+    (should (string-match-p "HTTP 200, text/event-stream" (llm-sidecar-test--messages)))
+    (should (string-match-p "sample: Hello, world!" (llm-sidecar-test--messages)))
+    (llm-sidecar-test--use "unauthorized")
+    (llm-sidecar-test-connection)
+    (llm-sidecar-test--wait "the failure" (lambda () (string-match-p "connection test failed" (llm-sidecar-test--messages))))
+    (should (string-match-p "connection test failed: LLM server answered HTTP 401: Incorrect API key provided"
+                            (llm-sidecar-test--messages)))
+    (llm-sidecar-presets)
+    (llm-sidecar-test--wait "the presets buffer"
+                            (lambda () (let ((b (get-buffer "*llm-sidecar presets*")))
+                                         (and b (string-match-p "deepseek" (llm-sidecar-test--text b))))))
+    (let ((text (llm-sidecar-test--text "*llm-sidecar presets*")))
+      (should (string-match-p "\nollama\n" text))
+      (should (string-match-p (regexp-quote "https://api.deepseek.com/v1/chat/completions") text)))))
+
+(ert-deftest llm-sidecar-stderr-is-logged-and-kill-emacs-stops-the-sidecar ()
+  (llm-sidecar-test--with-mock
+    (llm-sidecar-stop)
+    (let ((llm-sidecar-log-level "debug"))
+      (llm-sidecar-test--use "hello")
+      (let ((buf (llm-sidecar-ask "hi")))
+        (llm-sidecar-test--wait-status buf 'done)))
+    (let ((pid (llm-sidecar-pid))
+          (log (llm-sidecar-log)))
+      (should pid)
+      (llm-sidecar-test--wait "sidecar log lines" (lambda () (string-match-p "DEBUG" (llm-sidecar-test--text log))))
+      (should-not (string-match-p "sk-test-token" (llm-sidecar-test--text log)))
+      (should (memq #'llm-sidecar-stop kill-emacs-hook))
+      (run-hooks 'kill-emacs-hook)
+      (llm-sidecar-test--wait "the sidecar to exit" (lambda () (not (llm-sidecar-test--proc-alive pid))))
+      (should-not (llm-sidecar-running-p))
+      (should-not (string-match-p "llm-sidecar exited" (llm-sidecar-test--messages)))
+      (let ((again (llm-sidecar-ask "again")))
+        (llm-sidecar-test--wait-status again 'done)
+        (should (equal (llm-sidecar-test--text again) "Hello, world!"))
+        (should-not (equal pid (llm-sidecar-pid)))))))
+
+(ert-deftest llm-sidecar-a-sidecar-killed-mid-stream-is-reported-and-restarted ()
+  (llm-sidecar-test--with-mock
+    (llm-sidecar-test--use "slow")
+    (let ((buf (llm-sidecar-ask "hi")))
+      (llm-sidecar-test--wait "the first chunks" (lambda () (equal (llm-sidecar-test--text buf) "partial 答案 🚀")))
+      (signal-process (llm-sidecar-pid) 'KILL)
+      (llm-sidecar-test--wait-status buf 'error)
+      (should (string-match-p "llm-sidecar exited" (llm-sidecar-test--messages)))
+      (should (equal (llm-sidecar-test--text buf) "partial 答案 🚀"))
+      (llm-sidecar-test--use "hello")
+      (let ((again (llm-sidecar-ask "again")))
+        (llm-sidecar-test--wait-status again 'done)
+        (should (equal (llm-sidecar-test--text again) "Hello, world!"))))))
+
+(ert-deftest llm-sidecar-a-missing-binary-is-reported ()
+  (llm-sidecar-test--with-mock
+    (llm-sidecar-stop)
+    (let ((llm-sidecar-command '("/nonexistent/llm-sidecar")))
+      (llm-sidecar-test--use "hello")
+      (should-not (llm-sidecar-ask "hi"))
+      (should (string-match-p "cannot run /nonexistent/llm-sidecar" (llm-sidecar-test--messages))))))
+
+(ert-deftest llm-sidecar-settings-alists-become-json-objects ()
+  (should (equal (json-serialize (llm-sidecar--json '(("a" . 1) (b . ((c . t) (d . :json-false))) (e . ["x" "y"])))
+                                :false-object :json-false :null-object nil)
+                 "{\"a\":1,\"b\":{\"c\":true,\"d\":false},\"e\":[\"x\",\"y\"]}")))
+
+(provide 'llm-sidecar-test)
+;;; llm-sidecar-test.el ends here
