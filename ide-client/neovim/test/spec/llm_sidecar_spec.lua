@@ -85,6 +85,17 @@ describe('llm-sidecar in Neovim ' .. tostring(vim.version().major) .. '.' .. tos
     assert.are.equal('Explain this\n\n```lua\nlocal function add(x, y)\n  return x + y\nend\n```', content)
   end)
 
+  it('sends only the characters of a characterwise visual selection', function()
+    setup('hello')
+    vim.cmd('enew')
+    vim.api.nvim_buf_set_lines(0, 0, -1, false, { 'say héllo wörldé now' })
+    vim.cmd('exe "normal! 0wvee\\<Esc>"') -- "héllo wörldé", ending on a two-byte character
+    local buf = ask("'<,'>LlmAsk Translate")
+    H.wait_status(buf, 'done')
+    local body = H.events_of('hello', 'request')[1].body
+    assert.are.equal('Translate\n\n```\nhéllo wörldé\n```', body.messages[#body.messages].content)
+  end)
+
   it('puts reasoning in a folded block above the answer', function()
     setup('reasoning')
     local buf = ask('LlmAsk What is six times seven?')
