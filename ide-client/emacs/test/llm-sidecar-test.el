@@ -140,6 +140,35 @@
         (should (equal (llm-sidecar-test--last-content "hello")
                        "Explain this\n\n```emacs-lisp\n(defun add (x y)\n  (+ x y))\n```"))))))
 
+(ert-deftest llm-sidecar-takes-an-autodev-customllms-entry-as-the-settings ()
+  (llm-sidecar-test--with-mock
+    (setq llm-sidecar-settings
+          `((name . "Mock")
+            (url . ,(format "http://127.0.0.1:%d/hello/v1/chat/completions" llm-sidecar-test--mock-port))
+            (auth . ((type . "Bearer") (token . "sk-entry-token")))
+            (requestFormat . "{\"customFields\": {\"model\": \"mock-model\", \"stream\": true}}")
+            (responseFormat . "$.choices[0].delta.content")
+            (modelType . "Default")))
+    (let ((buf (llm-sidecar-ask "hi")))
+      (llm-sidecar-test--wait-status buf 'done)
+      (should (equal (llm-sidecar-test--text buf) "Hello, world!"))
+      (let ((req (car (llm-sidecar-test--events "hello" "request"))))
+        (should (equal (alist-get 'authorization (alist-get 'headers req)) "Bearer sk-entry-token"))
+        (should (equal (alist-get 'model (alist-get 'body req)) "mock-model"))
+        (should (eq (alist-get 'stream (alist-get 'body req)) t))))))
+
+(ert-deftest llm-sidecar-settings-with-a-nested-request-format-object ()
+  (llm-sidecar-test--with-mock
+    (llm-sidecar-test--use "hello" '(customEngineRequestFormat . ((customFields . ((model . "nested-model")
+                                                                                     (stream . t)
+                                                                                     (temperature . 0.5)))))
+                           '(customEngineResponseType . "SSE"))
+    (let ((buf (llm-sidecar-ask "hi")))
+      (llm-sidecar-test--wait-status buf 'done)
+      (let ((body (alist-get 'body (car (llm-sidecar-test--events "hello" "request")))))
+        (should (equal (alist-get 'model body) "nested-model"))
+        (should (equal (alist-get 'temperature body) 0.5))))))
+
 (ert-deftest llm-sidecar-puts-reasoning-in-a-hidden-block-above-the-answer ()
   (llm-sidecar-test--with-mock
     (llm-sidecar-test--use "reasoning")

@@ -152,6 +152,37 @@ def Test_range_is_sent_with_the_prompt()
     Events('hello', 'request')[0].body.messages[-1].content)
 enddef
 
+def Test_takes_an_autodev_customllms_entry_as_the_settings()
+  g:llm_sidecar_settings = {
+    name: 'Mock',
+    url: printf('http://127.0.0.1:%d/hello/v1/chat/completions', mock.port),
+    auth: {type: 'Bearer', token: 'sk-entry-token'},
+    requestFormat: '{"customFields": {"model": "mock-model", "stream": true}}',
+    responseFormat: '$.choices[0].delta.content',
+    modelType: 'Default',
+  }
+  var buf = Ask('LlmAsk hi')
+  WaitStatus(buf, 'done')
+  assert_equal('Hello, world!', Text(buf))
+  var req = Events('hello', 'request')[0]
+  assert_equal('Bearer sk-entry-token', req.headers.authorization)
+  assert_equal('mock-model', req.body.model)
+  assert_equal(v:true, req.body.stream)
+enddef
+
+def Test_has_its_help()
+  var dir = tempname()
+  mkdir(dir .. '/doc', 'p')
+  writefile(readfile(ROOT .. '/doc/llm-sidecar.txt'), dir .. '/doc/llm-sidecar.txt')
+  execute 'helptags ' .. dir .. '/doc'
+  &runtimepath ..= ',' .. dir
+  for tag in ['llm-sidecar', ':LlmAsk', ':LlmCancel', ':LlmTestConnection', ':LlmPresets', 'g:llm_sidecar_settings']
+    execute 'help ' .. tag
+    assert_equal('llm-sidecar.txt', expand('%:t'), tag)
+    close
+  endfor
+enddef
+
 def Test_reasoning_goes_to_a_folded_block_above_the_answer()
   Use('reasoning')
   var buf = Ask('LlmAsk What is six times seven?')

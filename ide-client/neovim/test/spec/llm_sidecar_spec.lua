@@ -96,6 +96,40 @@ describe('llm-sidecar in Neovim ' .. tostring(vim.version().major) .. '.' .. tos
     assert.are.equal('Translate\n\n```\nhéllo wörldé\n```', body.messages[#body.messages].content)
   end)
 
+  it('takes an AutoDev 2.x customLlms entry as the settings', function()
+    llm.setup({
+      cmd = { H.bin },
+      settings = {
+        name = 'Mock',
+        url = string.format('http://127.0.0.1:%d/hello/v1/chat/completions', H.mock.port),
+        auth = { type = 'Bearer', token = 'sk-entry-token' },
+        requestFormat = '{"customFields": {"model": "mock-model", "stream": true}}',
+        responseFormat = '$.choices[0].delta.content',
+        modelType = 'Default',
+      },
+    })
+    local buf = ask('LlmAsk hi')
+    H.wait_status(buf, 'done')
+    assert.are.equal('Hello, world!', H.text(buf))
+    local req = H.events_of('hello', 'request')[1]
+    assert.are.equal('Bearer sk-entry-token', req.headers.authorization)
+    assert.are.equal('mock-model', req.body.model)
+    assert.are.equal(true, req.body.stream)
+  end)
+
+  it('has its :help', function()
+    local dir = vim.fn.tempname()
+    vim.fn.mkdir(dir .. '/doc', 'p')
+    vim.fn.writefile(vim.fn.readfile(H.root .. '/doc/llm_sidecar.txt'), dir .. '/doc/llm_sidecar.txt')
+    vim.cmd('helptags ' .. dir .. '/doc')
+    vim.opt.runtimepath:append(dir)
+    for _, tag in ipairs({ 'llm_sidecar', ':LlmAsk', ':LlmCancel', ':LlmTestConnection', ':LlmPresets', 'llm_sidecar.setup()' }) do
+      vim.cmd('help ' .. tag)
+      assert.are.equal('llm_sidecar.txt', vim.fn.expand('%:t'))
+      vim.cmd('close')
+    end
+  end)
+
   it('puts reasoning in a folded block above the answer', function()
     setup('reasoning')
     local buf = ask('LlmAsk What is six times seven?')
