@@ -217,14 +217,13 @@ async fn attempt(
                 && stop.is_cancelled()
                 && !cancel.is_cancelled() =>
         {
-            let content_type = failure.http.as_ref().and_then(|h| h.content_type.clone());
-            let read_as = ResponseType::choose(settings.response_type, content_type.as_deref()).0;
             (
                 Report {
                     ok: true,
                     status: failure.http.as_ref().map(|h| h.status),
-                    content_type,
-                    detected_response_type: Some(read_as),
+                    content_type: failure.http.as_ref().and_then(|h| h.content_type.clone()),
+                    detected_response_type: failure.response_type,
+                    first_byte_ms: failure.first_byte_ms,
                     total_ms: Some(ms(started.elapsed())),
                     sample_text: truncate_chars(&failure.partial_text, SAMPLE_TEXT_CHARS),
                     matched: true,
@@ -242,6 +241,9 @@ async fn attempt(
             let report = Report {
                 status: failure.http.as_ref().map(|h| h.status),
                 content_type: failure.http.as_ref().and_then(|h| h.content_type.clone()),
+                detected_response_type: failure.response_type,
+                first_byte_ms: failure.first_byte_ms,
+                total_ms: Some(failure.total_ms),
                 sample_text: truncate_chars(&failure.partial_text, SAMPLE_TEXT_CHARS),
                 suggestions,
                 ..report

@@ -583,6 +583,31 @@ fn test_connection_reads_a_json_body_and_says_so() {
 }
 
 #[test]
+fn a_failed_test_connection_still_reports_what_was_read_and_when() {
+    let mock = MockLlm::always(MockResponse::sse(openai_sse(&["pong"])));
+    let mut sidecar = Sidecar::spawn();
+    let settings = Settings::sse(mock.url("/v1/chat/completions"), "$.choices[0].delta.text");
+    let report = test_connection(&mut sidecar, json!({"settings": Value::from(settings)}));
+    assert_eq!(report["ok"], json!(false), "{report}");
+    assert_eq!(report["status"], json!(200), "{report}");
+    assert_eq!(report["detectedResponseType"], json!("sse"), "{report}");
+    assert!(report["firstByteMs"].is_u64(), "{report}");
+    assert!(report["totalMs"].is_u64(), "{report}");
+    // The same facts are in the error of a completion.
+    let id = sidecar.request(
+        "llm/complete",
+        Settings::sse(mock.url("/v1/chat/completions"), "$.choices[0].delta.text")
+            .params()
+            .build(),
+    );
+    let reply = sidecar.wait_response(&id, WAIT);
+    let data = reply.expect_error(REQUEST_FAILED, "no_match");
+    assert_eq!(data["responseType"], json!("sse"), "{data}");
+    assert!(data["timings"]["firstByteMs"].is_u64(), "{data}");
+    assert!(data["timings"]["totalMs"].is_u64(), "{data}");
+}
+
+#[test]
 fn test_connection_sends_what_llm_complete_sends_except_the_messages_and_the_cap() {
     let mock = MockLlm::always(MockResponse::sse(openai_sse(&["ok"])));
     let mut sidecar = Sidecar::spawn();

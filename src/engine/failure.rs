@@ -8,6 +8,7 @@
 use reqwest::StatusCode;
 use serde::Serialize;
 
+use crate::decode::ResponseType;
 use crate::extract::suggest::Suggestion;
 use crate::settings::Problem;
 
@@ -24,6 +25,12 @@ pub struct Failure {
     pub attempts: u32,
     /// The response's status and type, when a response arrived.
     pub http: Option<HttpInfo>,
+    /// The format the body was read as, when any of it was read.
+    pub response_type: Option<ResponseType>,
+    /// Until the response headers arrived (of the last attempt), when they did.
+    pub first_byte_ms: Option<u64>,
+    /// From the start of the completion to the failure.
+    pub total_ms: u64,
 }
 
 /// The failure kinds of the protocol (`data.kind`), with their fields.
@@ -115,6 +122,9 @@ impl Failure {
             partial_reasoning: String::new(),
             attempts: 1,
             http: None,
+            response_type: None,
+            first_byte_ms: None,
+            total_ms: 0,
         }
     }
 

@@ -128,10 +128,11 @@ impl<S: ChunkSink> Output<'_, S> {
 
 impl<S> Output<'_, S> {
     /// The failure as the caller sees it: with the text already sent.
-    fn failed(&mut self, mut failure: Failure, attempts: u32) -> Failure {
+    fn failed(&mut self, mut failure: Failure, attempts: u32, started: Instant) -> Failure {
         failure.partial_text = std::mem::take(&mut self.text);
         failure.partial_reasoning = std::mem::take(&mut self.reasoning);
         failure.attempts = attempts;
+        failure.total_ms = started.elapsed().as_millis() as u64;
         failure
     }
 }
@@ -213,6 +214,7 @@ impl Engine {
                         }
                         Err(mut error) => {
                             error.failure.http.get_or_insert(http);
+                            error.failure.first_byte_ms = Some(first_byte.as_millis() as u64);
                             error
                         }
                     }
@@ -220,7 +222,9 @@ impl Engine {
                 Err(error) => error,
             };
             match attempts.after(&error, &settings.retry, out.chunks > 0) {
-                Decision::GiveUp => return Err(out.failed(error.failure, attempts.made)),
+                Decision::GiveUp => {
+                    return Err(out.failed(error.failure, attempts.made, started));
+                }
                 Decision::Again { wait, counts } => {
                     tracing::warn!(
                         attempt = attempts.made,
@@ -233,10 +237,11 @@ impl Engine {
                     tokio::select! {
                         biased;
                         _ = cancel.cancelled() => {
-                            return Err(out.failed(Failure::new(FailureKind::Cancelled), attempts.made));
+                            let cancelled = Failure::new(FailureKind::Cancelled);
+                            return Err(out.failed(cancelled, attempts.made, started));
                         }
                         _ = until(deadline) => {
-                            return Err(out.failed(total_timeout(settings), attempts.made));
+                            return Err(out.failed(total_timeout(settings), attempts.made, started));
                         }
                         _ = sleep(wait) => {}
                     }

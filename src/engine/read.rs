@@ -37,9 +37,10 @@ const DRAIN_TIME: Duration = Duration::from_secs(2);
 const DRAIN_WAIT: Duration = Duration::from_millis(100);
 
 /// Reads a success response to its end. A failure before any text reached
-/// the sink may be retried (see [`super::retry`]).
+/// the sink may be retried (see [`super::retry`]); it says what the body was
+/// read as, when any of it was.
 pub(super) async fn read<S: ChunkSink>(
-    mut response: Response,
+    response: Response,
     settings: &Settings,
     out: &mut Output<'_, S>,
     cancel: &CancellationToken,
@@ -59,6 +60,24 @@ pub(super) async fn read<S: ChunkSink>(
     }
     let limits = settings.limits;
     let mut decoder = BodyDecoder::new(expected, limits.max_event_bytes, limits.max_response_bytes);
+    read_body(response, &mut decoder, settings, out, cancel, deadline)
+        .await
+        .map_err(|mut error| {
+            if decoder.bytes_read() > 0 {
+                error.failure.response_type = Some(decoder.response_type());
+            }
+            error
+        })
+}
+
+async fn read_body<S: ChunkSink>(
+    mut response: Response,
+    decoder: &mut BodyDecoder,
+    settings: &Settings,
+    out: &mut Output<'_, S>,
+    cancel: &CancellationToken,
+    deadline: Option<tokio::time::Instant>,
+) -> Result<BodyEnd, AttemptError> {
     let mut extractor = Extractor::new(
         settings.content_path.as_ref(),
         settings.reasoning_path.as_ref(),
@@ -107,7 +126,7 @@ pub(super) async fn read<S: ChunkSink>(
                     if !finished {
                         drain(response).await;
                     }
-                    return finish(&mut extractor, &decoder, settings, out).await;
+                    return finish(&mut extractor, decoder, settings, out).await;
                 }
                 Outcome::Error {
                     provider_message,
@@ -135,7 +154,7 @@ pub(super) async fn read<S: ChunkSink>(
         // Events completed before a decode error still count.
         fed.map_err(|e| Failure::new(decode_failure(e)))?;
     }
-    finish(&mut extractor, &decoder, settings, out).await
+    finish(&mut extractor, decoder, settings, out).await
 }
 
 /// The end of a body: the answer, or why there is none.

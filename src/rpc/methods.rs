@@ -442,6 +442,15 @@ fn failure_error(failure: &Failure) -> RpcError {
         );
     }
     data.insert("attempts".to_owned(), Value::from(failure.attempts));
+    if let Some(read_as) = failure.response_type {
+        data.insert("responseType".to_owned(), Value::from(read_as.as_str()));
+    }
+    let mut timings = Map::new();
+    if let Some(first_byte) = failure.first_byte_ms {
+        timings.insert("firstByteMs".to_owned(), Value::from(first_byte));
+    }
+    timings.insert("totalMs".to_owned(), Value::from(failure.total_ms));
+    data.insert("timings".to_owned(), Value::Object(timings));
     let code = match failure.kind {
         FailureKind::Cancelled => code::REQUEST_CANCELLED,
         _ => code::REQUEST_FAILED,
