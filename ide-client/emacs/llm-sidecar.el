@@ -357,6 +357,8 @@ Returns the answer buffer."
               (remove-overlays)
               (llm-sidecar-answer-mode)
               (setq llm-sidecar--stream st)
+              ;; Killing the buffer cancels its request.
+              (add-hook 'kill-buffer-hook #'llm-sidecar--cancel-on-kill nil t)
               (setq-local header-line-format (concat "LLM: " (llm-sidecar--one-line prompt 80))))
             (puthash id st llm-sidecar--streams)
             (llm-sidecar--set-status st 'streaming)
@@ -369,6 +371,11 @@ Returns the answer buffer."
                         :error-fn (lambda (err) (llm-sidecar--on-done st err nil)))))
               (setf (llm-sidecar--stream-request-id st) (car req)))
             buf))))))
+
+(defun llm-sidecar--cancel-on-kill ()
+  "Cancel the request of the answer buffer being killed."
+  (when (eq llm-sidecar-status 'streaming)
+    (let ((inhibit-message t)) (llm-sidecar-cancel))))
 
 (defun llm-sidecar--on-done (st err result)
   "The response of ST's request: ERR or RESULT."

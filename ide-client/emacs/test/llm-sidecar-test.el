@@ -203,6 +203,16 @@
       (should (eq (llm-sidecar-test--status buf) 'cancelled))
       (should-not (string-match-p "exited\\|answered HTTP" (llm-sidecar-test--messages))))))
 
+(ert-deftest llm-sidecar-killing-a-streaming-answer-cancels-it ()
+  (llm-sidecar-test--with-mock
+    (llm-sidecar-test--use "slow")
+    (let ((buf (llm-sidecar-ask "hi")))
+      (llm-sidecar-test--wait "the first chunks" (lambda () (equal (llm-sidecar-test--text buf) "partial 答案 🚀")))
+      (kill-buffer buf)
+      (llm-sidecar-test--wait "the mock to see the client disconnect"
+                              (lambda () (= 1 (length (llm-sidecar-test--events "slow" "disconnected")))))
+      (should-not (string-match-p "llm-sidecar exited\\|answered HTTP" (llm-sidecar-test--messages))))))
+
 (ert-deftest llm-sidecar-http-error-shows-the-provider-message ()
   (llm-sidecar-test--with-mock
     (llm-sidecar-test--use "unauthorized")

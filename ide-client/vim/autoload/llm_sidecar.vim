@@ -291,6 +291,8 @@ export def Ask(prompt: string, context: string = '', filetype: string = ''): num
     folded: false, request: 0}
   streams[sid] = st
   SetStatus(st, 'streaming')
+  # Wiping the buffer out cancels its request.
+  execute printf('autocmd BufWipeout <buffer=%d> ++once OnWipeout(%s)', buf, string(sid))
   execute get(g:, 'llm_sidecar_split', 'belowright split')
   execute 'buffer ' .. buf
 
@@ -311,6 +313,15 @@ export def AskCommand(args: string, range: number, line1: number, line2: number)
     return Ask(args, join(getline(line1, line2), "\n"), &filetype)
   endif
   return Ask(args)
+enddef
+
+def OnWipeout(sid: string)
+  var st = get(streams, sid, {})
+  if !empty(st) && st.status == 'streaming' && IsRunning() && st.request != 0
+    ch_sendexpr(chan, {method: '$/cancelRequest', params: {id: st.request}})
+    st.status = 'cancelled'
+  endif
+  remove(streams, sid)
 enddef
 
 # Cancels the answer of the current buffer if it streams, else the latest streaming one; all: every one.

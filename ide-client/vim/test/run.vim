@@ -209,6 +209,15 @@ def Test_cancel_keeps_the_partial_text_and_closes_the_upstream()
   assert_notmatch('ErrorMsg\|exited', Messages())
 enddef
 
+def Test_wiping_out_a_streaming_answer_cancels_it()
+  Use('slow')
+  var buf = Ask('LlmAsk hi')
+  WaitFor('the first chunks', () => Text(buf) == 'partial 答案 🚀')
+  execute 'bwipeout! ' .. buf
+  WaitFor('the mock server to see the client disconnect', () => len(Events('slow', 'disconnected')) == 1)
+  assert_notmatch('exited\|ErrorMsg', Messages())
+enddef
+
 def Test_http_error_shows_the_provider_message()
   Use('unauthorized')
   var buf = Ask('LlmAsk hi')

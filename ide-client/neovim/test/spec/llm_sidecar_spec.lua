@@ -162,6 +162,17 @@ describe('llm-sidecar in Neovim ' .. tostring(vim.version().major) .. '.' .. tos
     assert.is_not_nil(H.find(seen, INFO, 'cancelled'))
   end)
 
+  it('cancels the request of an answer buffer that is wiped out', function()
+    setup('slow')
+    local buf = ask('LlmAsk hi')
+    H.wait('the first chunks', function() return H.text(buf) == 'partial 答案 🚀' end)
+    vim.cmd('bwipeout! ' .. buf)
+    H.wait('the mock server to see the client disconnect', function()
+      return #H.events_of('slow', 'disconnected') == 1
+    end)
+    assert.is_nil(H.find(seen, ERROR, ''))
+  end)
+
   it('notifies an HTTP error at error level with the provider message', function()
     setup('unauthorized')
     local buf = ask('LlmAsk hi')
