@@ -294,7 +294,7 @@ export def Ask(prompt: string, context: string = '', filetype: string = ''): num
   # Wiping the buffer out cancels its request.
   execute printf('autocmd BufWipeout <buffer=%d> ++once OnWipeout(%s)', buf, string(sid))
   execute get(g:, 'llm_sidecar_split', 'belowright split')
-  execute 'buffer ' .. buf
+  silent execute 'buffer ' .. buf
 
   var messages: list<dict<string>> = []
   if exists('g:llm_sidecar_system')
@@ -421,7 +421,7 @@ def OnPresets(msg: dict<any>)
   setbufline(buf, 1, lines)
   if empty(win_findbuf(buf))
     execute get(g:, 'llm_sidecar_split', 'belowright split')
-    execute 'buffer ' .. buf
+    silent execute 'buffer ' .. buf
   endif
 enddef
 
@@ -440,6 +440,6 @@ export def OpenLog()
   endif
   if empty(win_findbuf(buf))
     execute get(g:, 'llm_sidecar_split', 'belowright split')
-    execute 'buffer ' .. buf
+    silent execute 'buffer ' .. buf
   endif
 enddef
