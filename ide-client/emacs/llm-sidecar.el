@@ -173,7 +173,10 @@ VALUE holds alists, keyword plists, vectors, strings and numbers."
     (maphash (lambda (_id st)
                (when (eq (llm-sidecar--stream-status st) 'streaming)
                  (llm-sidecar--set-status st 'error)
-                 (llm-sidecar--error "llm-sidecar exited (code %s) while answering; the partial text is kept" code)))
+                 (llm-sidecar--error "llm-sidecar exited (code %s) while answering%s" code
+                                     (if (string-empty-p (llm-sidecar--stream-text st)) ""
+                                       (format "; the partial text is kept in %s"
+                                               (buffer-name (llm-sidecar--stream-buffer st)))))))
              llm-sidecar--streams)
     (unless (or llm-sidecar--stopping (eql code 0))
       (llm-sidecar--error "llm-sidecar exited with code %s (its log: M-x llm-sidecar-log)" code))))

@@ -35,7 +35,7 @@ LC_ALL=C.UTF-8 VIM_TEST_LOG="$log" timeout 600 "$VIM" -Nu NONE -i NONE -es --cmd
   -c 'source test/run.vim' </dev/null >"$out" 2>&1
 rc=$?
 cat "$log"
-summary=$(grep -E '^vim: [0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
+summary=$(grep -E '^vim: [0-9]+ passed, [0-9]+ failed$' "$log" | tail -1)
 if [ -z "$summary" ]; then
   echo "--- vim printed no summary (exit $rc); its output:"
   cat "$out"
@@ -46,4 +46,5 @@ elif [ $rc -ne 0 ]; then
 fi
 rm -f "$log" "$out"
 echo "--- vim: done ($((SECONDS - started)) s)"
+[ -n "$summary" ] && echo "$summary"
 exit $rc

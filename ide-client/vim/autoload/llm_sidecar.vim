@@ -102,7 +102,8 @@ def OnExit(j: job, code: number)
   for st in values(streams)
     if st.status == 'streaming'
       SetStatus(st, 'error')
-      Error(printf('llm-sidecar exited (code %d) while answering; the partial text is kept', code))
+      Error(printf('llm-sidecar exited (code %d) while answering%s', code,
+        st.text == '' ? '' : '; the partial text is kept in ' .. bufname(st.buf)))
     endif
   endfor
   if !stopping && code != 0

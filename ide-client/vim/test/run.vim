@@ -355,7 +355,8 @@ for name in names
   endif
 endfor
 llm_sidecar.Stop()
-Out(printf('vim: %d passed, %d failed (%.1f s)', passed, failed, reltimefloat(reltime(started))))
+Out(printf('vim: ran %d tests in %.1f s', passed + failed, reltimefloat(reltime(started))))
+Out(printf('vim: %d passed, %d failed', passed, failed))
 if failed > 0 || passed == 0
   cquit 1
 endif

@@ -268,8 +268,8 @@ local function on_exit(gen, code, signal)
   for _, st in pairs(state.streams) do
     if st.status == 'streaming' then
       set_status(st, 'error')
-      notify(string.format('llm-sidecar exited (code %s) while answering; the partial text is kept', tostring(code)),
-        levels.ERROR)
+      local kept = st.text ~= '' and ('; the partial text is kept in ' .. api.nvim_buf_get_name(st.buf)) or ''
+      notify(string.format('llm-sidecar exited (code %s) while answering%s', tostring(code), kept), levels.ERROR)
     end
   end
   if not was_stopping and code ~= 0 then
