@@ -46,13 +46,14 @@ fi
 
 passed=0 failed=0 lines=()
 run_suite() { # nvim-binary
-  local nvim=$1 version t log rc p f e
+  local nvim=$1 version t scratch log rc p f e
   version=$("$nvim" --version | head -1)
   echo "--- neovim: busted in $version ($nvim) ($((SECONDS - started)) s)"
   t=$SECONDS
-  log=$(mktemp)
+  scratch=$(mktemp -d)
+  log="$scratch/busted.log"
   # No user config, no shada; Neovim's own state files go to a throw-away folder.
-  XDG_STATE_HOME="$(mktemp -d)" XDG_DATA_HOME="$(mktemp -d)" \
+  XDG_STATE_HOME="$scratch/state" XDG_DATA_HOME="$scratch/data" \
     timeout 600 "$nvim" --headless -u NONE -i NONE -c 'luafile test/run.lua' </dev/null >"$log" 2>&1
   rc=$?
   cat "$log"
@@ -62,7 +63,7 @@ run_suite() { # nvim-binary
   p=${p:-0}; f=$(( ${f:-0} + ${e:-0} ))
   if [ $rc -ne 0 ] && [ $f -eq 0 ]; then f=1; echo "nvim exited with $rc"; fi
   if [ $rc -eq 0 ] && [ $p -eq 0 ]; then f=1; echo "no test ran"; fi
-  rm -f "$log"
+  rm -rf "$scratch"
   passed=$((passed + p)); failed=$((failed + f))
   lines+=("  $([ $f = 0 ] && echo ok || echo FAIL) ${version#NVIM }: $p passed, $f failed ($((SECONDS - t)) s)")
 }

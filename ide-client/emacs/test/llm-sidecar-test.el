@@ -51,6 +51,7 @@
            ,@body)
        (llm-sidecar-cancel t)
        (delete-process mock)
+       (delete-directory llm-sidecar-test--mock-dir t)
        (dolist (b (buffer-list))
          (when (string-prefix-p "*llm*" (buffer-name b)) (kill-buffer b))))))
 

@@ -29,6 +29,8 @@ end
 function H.stop_mock()
   if H.mock then
     vim.fn.jobstop(H.mock.job)
+    vim.fn.jobwait({ H.mock.job }, 5000)
+    vim.fn.delete(H.mock.dir, 'rf')
     H.mock = nil
   end
 end

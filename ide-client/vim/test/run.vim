@@ -32,6 +32,12 @@ enddef
 def StopMock()
   if !empty(mock)
     job_stop(mock.job)
+    var waited = 0
+    while job_status(mock.job) == 'run' && waited < 250
+      sleep 20m
+      waited += 1
+    endwhile
+    delete(mock.dir, 'rf')
     mock = {}
   endif
 enddef

@@ -125,6 +125,7 @@ end
 
 local function close_stderr(s)
   if not s then return end
+  os.remove(s.path) -- the child opened it long ago; the open pipe stays readable
   -- Late lines are still in the pipe when the process has just exited: read them first.
   local timer = uv.new_timer()
   timer:start(200, 0, function()
@@ -133,7 +134,6 @@ local function close_stderr(s)
       s.pipe:read_stop()
       s.pipe:close()
     end
-    os.remove(s.path)
     if s.partial ~= '' then
       local rest = s.partial
       s.partial = ''
