@@ -64,7 +64,7 @@ t is true and :json-false is false."
 (defvar llm-sidecar--stopping nil)
 
 (cl-defstruct (llm-sidecar--stream (:constructor llm-sidecar--make-stream))
-  id (n 0) buffer (status 'streaming) request-id (text "") (reasoning "") (chunks 0)
+  id (n 0) buffer connection (status 'streaming) request-id (text "") (reasoning "") (chunks 0)
   reasoning-start reasoning-end answer-marker error result)
 
 (defvar-local llm-sidecar-status nil
@@ -167,18 +167,21 @@ VALUE holds alists, keyword plists, vectors, strings and numbers."
 
 (defun llm-sidecar--on-shutdown (conn)
   "The process of CONN exited."
-  (let ((code (process-exit-status (jsonrpc--process conn))))
-    (when (eq conn llm-sidecar--connection)
+  (let ((code (process-exit-status (jsonrpc--process conn)))
+        (current (eq conn llm-sidecar--connection)))
+    (when current
       (setq llm-sidecar--connection nil))
+    ;; The answers this process was streaming end here, even when a newer process already runs.
     (maphash (lambda (_id st)
-               (when (eq (llm-sidecar--stream-status st) 'streaming)
+               (when (and (eq (llm-sidecar--stream-status st) 'streaming)
+                          (eq (llm-sidecar--stream-connection st) conn))
                  (llm-sidecar--set-status st 'error)
                  (llm-sidecar--error "llm-sidecar exited (code %s) while answering%s" code
                                      (if (string-empty-p (llm-sidecar--stream-text st)) ""
                                        (format "; the partial text is kept in %s"
                                                (buffer-name (llm-sidecar--stream-buffer st)))))))
              llm-sidecar--streams)
-    (unless (or llm-sidecar--stopping (eql code 0))
+    (unless (or llm-sidecar--stopping (eql code 0) (not current))
       (llm-sidecar--error "llm-sidecar exited with code %s (its log: M-x llm-sidecar-log)" code))))
 
 (defun llm-sidecar-stop ()
@@ -351,7 +354,7 @@ Returns the answer buffer."
           (let* ((n (cl-incf llm-sidecar--count))
                  (id (format "emacs-%d-%d" (emacs-pid) n))
                  (buf (llm-sidecar--answer-buffer))
-                 (st (llm-sidecar--make-stream :id id :n n :buffer buf))
+                 (st (llm-sidecar--make-stream :id id :n n :buffer buf :connection conn))
                  (messages (vconcat (and llm-sidecar-system-prompt
                                          (list (list :role "system" :content llm-sidecar-system-prompt)))
                                     (list (list :role "user" :content content)))))
@@ -382,7 +385,11 @@ Returns the answer buffer."
 
 (defun llm-sidecar--on-done (st err result)
   "The response of ST's request: ERR or RESULT."
-  (when (eq (llm-sidecar--stream-status st) 'streaming)
+  (when (and (eq (llm-sidecar--stream-status st) 'streaming)
+             ;; jsonrpc.el fails the requests of a dead process ("Server died") just before
+             ;; `llm-sidecar--on-shutdown', which reports the exit.
+             (not (and err (eql (plist-get err :code) -1)
+                       (not (jsonrpc-running-p (llm-sidecar--stream-connection st))))))
     (if err
         (progn
           (setf (llm-sidecar--stream-error st) err)

@@ -96,17 +96,15 @@ def Start(): bool
 enddef
 
 def OnExit(j: job, code: number)
-  if j != job
-    return
-  endif
+  # The answers this process was streaming end here, even when a newer process already runs.
   for st in values(streams)
-    if st.status == 'streaming'
+    if st.status == 'streaming' && st.job == j
       SetStatus(st, 'error')
       Error(printf('llm-sidecar exited (code %d) while answering%s', code,
         st.text == '' ? '' : '; the partial text is kept in ' .. bufname(st.buf)))
     endif
   endfor
-  if !stopping && code != 0
+  if j == job && !stopping && code != 0
     Error(printf('llm-sidecar exited with code %d (its log: :LlmLog)', code))
   endif
 enddef
@@ -289,7 +287,7 @@ export def Ask(prompt: string, context: string = '', filetype: string = ''): num
   setbufvar(buf, '&filetype', 'markdown')
   setbufvar(buf, 'llm_sidecar_prompt', prompt)
   var st: dict<any> = {id: sid, buf: buf, status: 'streaming', text: '', reasoning: '', chunks: 0, rlines: 0,
-    folded: false, request: 0}
+    folded: false, request: 0, job: job}
   streams[sid] = st
   SetStatus(st, 'streaming')
   # Wiping the buffer out cancels its request.

@@ -256,24 +256,25 @@ end
 ---------------------------------------------------------------------------------------------------
 -- The sidecar process.
 
-local function on_exit(gen, code, signal)
+local function on_exit(gen, code, signal, stderr)
   state.exited[gen] = true
-  if gen ~= state.gen then return end
-  local was_stopping = state.stopping
-  state.client = nil
-  local s = state.stderr
-  state.stderr = nil
-  close_stderr(s)
+  close_stderr(stderr)
   M.log(string.format('llm-sidecar exited (code %s, signal %s)', tostring(code), tostring(signal)))
+  -- The answers this process was streaming end here, even when a newer process already runs.
   for _, st in pairs(state.streams) do
-    if st.status == 'streaming' then
+    if st.status == 'streaming' and st.gen == gen then
       set_status(st, 'error')
       local kept = st.text ~= '' and ('; the partial text is kept in ' .. api.nvim_buf_get_name(st.buf)) or ''
       notify(string.format('llm-sidecar exited (code %s) while answering%s', tostring(code), kept), levels.ERROR)
     end
   end
-  if not was_stopping and code ~= 0 then
-    notify(string.format('llm-sidecar exited with code %s (its log: :LlmLog)', tostring(code)), levels.ERROR)
+  if gen ~= state.gen then return end
+  local was_stopping = state.stopping
+  state.client = nil
+  state.stderr = nil
+  if not was_stopping and (code ~= 0 or (signal or 0) ~= 0) then
+    local how = (signal or 0) ~= 0 and ('on signal ' .. tostring(signal)) or ('with code ' .. tostring(code))
+    notify('llm-sidecar exited ' .. how .. ' (its log: :LlmLog)', levels.ERROR)
   end
 end
 
@@ -326,7 +327,7 @@ local function start()
       return nil, vim.lsp.rpc.rpc_response_error(-32601)
     end,
     on_exit = function(code, signal)
-      vim.schedule(function() on_exit(gen, code, signal) end)
+      vim.schedule(function() on_exit(gen, code, signal, stderr) end)
     end,
     on_error = function(code, err)
       M.log('rpc error ' .. tostring(code) .. ': ' .. tostring(err))
@@ -422,7 +423,8 @@ function M.ask(prompt, opts)
   api.nvim_buf_set_name(buf, string.format('llm-sidecar://%d', n))
   vim.bo[buf].filetype = 'markdown'
   api.nvim_buf_set_var(buf, 'llm_sidecar_prompt', prompt)
-  local st = { id = stream_id, buf = buf, status = 'streaming', text = '', reasoning = '', chunks = 0, rlines = 0 }
+  local st = { id = stream_id, buf = buf, status = 'streaming', text = '', reasoning = '', chunks = 0, rlines = 0,
+    gen = state.gen }
   state.streams[stream_id] = st
   set_status(st, 'streaming')
   api.nvim_create_autocmd('BufWipeout', {
