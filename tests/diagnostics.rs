@@ -803,3 +803,24 @@ fn test_connection_with_invalid_settings_reports_invalid_params_and_sends_nothin
     assert_eq!(report["error"]["code"], json!(INVALID_PARAMS), "{report}");
     message_for(&problems(&report["error"]["data"]), "llm");
 }
+
+#[test]
+fn a_cancelled_test_connection_is_answered_as_cancelled() {
+    let gate = Gate::new();
+    let mock = MockLlm::always(
+        MockResponse::sse("")
+            .piece_after(Before::Gate(gate.clone()), sse_event(&openai_delta("late")))
+            .then_hang(),
+    );
+    let mut sidecar = Sidecar::spawn();
+    let settings = Settings::sse(mock.url("/v1/chat/completions"), DELTA_PATH);
+    let id = sidecar.request(
+        "llm/testConnection",
+        json!({"settings": Value::from(settings)}),
+    );
+    mock.wait_for_requests(1, WAIT);
+    sidecar.cancel(&id);
+    let reply = sidecar.wait_response(&id, WAIT);
+    reply.expect_error(CANCELLED, "cancelled");
+    gate.open();
+}

@@ -382,6 +382,10 @@ impl Methods {
         let (report, failure) = probe::run(&self.engine, &settings, &messages, cancel).await;
         let mut report = serde_json::to_value(&report).unwrap_or_default();
         if let Some(failure) = failure {
+            // Cancelled by the client: answered as every cancelled request is.
+            if cancel.is_cancelled() && matches!(failure.kind, FailureKind::Cancelled) {
+                return failure_error(&failure).frame(id);
+            }
             report["error"] = failure_error(&failure).to_json();
         }
         response(id, &report)
