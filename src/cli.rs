@@ -414,3 +414,68 @@ mod tests {
         assert_eq!(preview("héllo wörld again", 13), "héllo wörld…");
     }
 }
+
+/// `llm-sidecar detect URL`: the best candidate's settings as JSON on stdout
+/// (without the token: it comes from `--token` or `LLM_SIDECAR_TOKEN` when
+/// the file is used), one line per request on stderr; `--json`: the whole
+/// result, token masked. Exit 0 with a candidate, 1 without, 2 for bad input.
+pub async fn detect(url: &str, token: Option<&str>, whole: bool) -> u8 {
+    let mut params = serde_json::Map::new();
+    params.insert("url".into(), Value::from(url));
+    if let Some(token) = token {
+        params.insert("token".into(), Value::from(token));
+    }
+    let options = match crate::detect::parse_options(&params) {
+        Ok(options) => options,
+        Err(problems) => {
+            for p in problems {
+                note(format!("{}: {}", p.field, p.message));
+            }
+            return exit::BAD_SETTINGS;
+        }
+    };
+    let engine = Engine::new();
+    let Ok(mut found) = crate::detect::detect(&engine, &options, &CancellationToken::new()).await
+    else {
+        return exit::FAILED;
+    };
+    for candidate in &mut found.candidates {
+        if let Some(settings) = candidate.settings.as_object_mut() {
+            settings.remove(TOKEN);
+        }
+    }
+    for tried in &found.tried {
+        let status = tried.status.map(|s| format!(" [{s}]")).unwrap_or_default();
+        let mark = if tried.accepted { "ok  " } else { "no  " };
+        note(format!(
+            "{mark}{}{status}: {}",
+            tried.request, tried.outcome
+        ));
+    }
+    let best = found.candidates.first();
+    if whole {
+        say(serde_json::to_string_pretty(&found).unwrap_or_default());
+    } else if let Some(best) = best {
+        say(serde_json::to_string_pretty(&best.settings).unwrap_or_default());
+    }
+    match best {
+        Some(best) => {
+            note(format!(
+                "detected {} ({}), sample text {:?}{}",
+                best.api,
+                best.response_type,
+                best.sample_text,
+                if token.is_some() {
+                    "; the token is not written out: pass it with --token or LLM_SIDECAR_TOKEN"
+                } else {
+                    ""
+                }
+            ));
+            exit::OK
+        }
+        None => {
+            note("no API shape gave text; see the requests above");
+            exit::FAILED
+        }
+    }
+}

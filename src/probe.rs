@@ -275,7 +275,7 @@ fn cap_answer(settings: &mut Settings) -> Option<AnswerCap> {
 }
 
 /// The cap field of the request's shape.
-fn cap_field(settings: &Settings) -> Option<&'static str> {
+pub(crate) fn cap_field(settings: &Settings) -> Option<&'static str> {
     let path = settings.url.path();
     let host = settings.url.host_str().unwrap_or_default();
     let body = &settings.body;
@@ -321,7 +321,7 @@ fn body_value<'a>(body: &'a BodySpec, field: &str) -> Option<&'a Value> {
 
 /// Sets dotted `field` to `value` where the body will carry it; false when a
 /// value on the way is not an object.
-fn insert_cap(body: &mut BodySpec, field: &str, value: u64) -> bool {
+pub(crate) fn insert_cap(body: &mut BodySpec, field: &str, value: u64) -> bool {
     let segments: Vec<&str> = field.split('.').collect();
     let in_template = !body.custom_fields.contains_key(segments[0])
         && body

@@ -13,11 +13,13 @@
 //! to its end). This file holds the attempt loop and the types a caller sees.
 
 pub mod failure;
+mod get;
 mod read;
 mod retry;
 mod send;
 
 pub use failure::{Failure, FailureKind, TimeoutPhase};
+pub use get::Fetched;
 
 use std::future::Future;
 use std::time::{Duration, Instant};

@@ -167,7 +167,7 @@ fn missing_endpoint_hint(url: &Url) -> Option<String> {
 }
 
 /// Classifies an error from sending the request.
-fn send_error(error: reqwest::Error, settings: &Settings) -> AttemptError {
+pub(super) fn send_error(error: reqwest::Error, settings: &Settings) -> AttemptError {
     let detail = settings.secrets.scrub(&describe(&error));
     if error.is_connect() {
         if error.is_timeout() {

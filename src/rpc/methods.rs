@@ -15,6 +15,8 @@ use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+mod discovery;
+
 use super::message::{code, error, notification, response};
 use crate::engine::{ChunkKind, ChunkSink, Engine, Failure, FailureKind};
 use crate::request::{Message, Role};
@@ -34,6 +36,8 @@ const TASK_METHODS: &[&str] = &[
     "llm/testConnection",
     "llm/validateSettings",
     "llm/presets",
+    "llm/detect",
+    "llm/models",
 ];
 /// A request that panics on purpose, to test the panic guard; only served
 /// when `LLM_SIDECAR_TEST_HOOKS=1`.
@@ -225,6 +229,8 @@ impl Methods {
             "llm/testConnection" => self.test_connection(id, params, cancel).await,
             "llm/validateSettings" => self.validate(id, params),
             "llm/presets" => response(id, &presets::listing()),
+            "llm/detect" => self.detect(id, params, cancel).await,
+            "llm/models" => self.models(id, params, cancel).await,
             PANIC_METHOD if test_hooks() => panic!("panic requested through {PANIC_METHOD}"),
             _ => error(
                 id,
