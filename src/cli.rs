@@ -3,6 +3,8 @@
 //! validation and, with `--connect`, a test connection, in words a person
 //! reads).
 
+mod trace;
+
 use std::io::{ErrorKind, Write};
 use std::path::Path;
 
@@ -338,6 +340,7 @@ pub async fn complete(
     token: Option<&str>,
     system: Option<&str>,
     prompt: &str,
+    traced: bool,
 ) -> u8 {
     let settings = match load_settings(settings_path, token) {
         Ok(settings) => settings,
@@ -370,8 +373,16 @@ pub async fn complete(
         in_reasoning: false,
         stop: stdout_closed.clone(),
     };
+    let mut tracer = traced.then(|| {
+        note("# the same request with curl (the token is read from $LLM_SIDECAR_TOKEN):");
+        note(trace::curl(&settings, &messages));
+        trace::StderrTrace::new(&settings)
+    });
+    let trace_sink = tracer
+        .as_mut()
+        .map(|t| t as &mut dyn crate::engine::TraceSink);
     let result = engine
-        .complete(&settings, &messages, &mut sink, &stdout_closed)
+        .complete_traced(&settings, &messages, &mut sink, &stdout_closed, trace_sink)
         .await;
     if stdout_closed.is_cancelled() && !cancel.is_cancelled() {
         // The reader went away (`| head`): nothing more to say to anyone.

@@ -35,6 +35,10 @@ enum Command {
         /// The token, used when the settings file has none.
         #[arg(long, env = "LLM_SIDECAR_TOKEN", hide_env_values = true)]
         token: Option<String>,
+        /// Print the exchange on stderr (request, response head, the first
+        /// 16 KiB of the body; secrets masked) and a curl command repeating it.
+        #[arg(long)]
+        trace: bool,
         /// The user's prompt.
         prompt: String,
     },
@@ -97,12 +101,14 @@ fn main() -> ExitCode {
             settings,
             system,
             token,
+            trace,
             prompt,
         } => ExitCode::from(runtime.block_on(cli::complete(
             &settings,
             token.as_deref(),
             system.as_deref(),
             &prompt,
+            trace,
         ))),
         Command::Check {
             settings,

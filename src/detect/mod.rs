@@ -397,7 +397,7 @@ impl Detector<'_> {
             Ok(got) if (200..300).contains(&got.status) => match ModelList::parse(&got.body) {
                 Some(list) => {
                     let outcome = format!(
-                        "{} models: {}",
+                        "{} model(s): {}",
                         list.ids.len(),
                         list.ids
                             .iter()
@@ -416,7 +416,12 @@ impl Detector<'_> {
                 }
             },
             Ok(got) => {
-                let outcome = format!("HTTP {}: {}", got.status, self.quote(&got.body, got.cut));
+                let quoted = self.quote(&got.body, got.cut);
+                let outcome = if quoted.is_empty() {
+                    format!("HTTP {}", got.status)
+                } else {
+                    format!("HTTP {}: {quoted}", got.status)
+                };
                 self.note(request, Some(got.status), outcome, false);
                 Ok(None)
             }

@@ -18,6 +18,7 @@ use crate::settings::Settings;
 use super::failure::{Failure, FailureKind, TimeoutPhase};
 use super::retry::AttemptError;
 use super::send::{ERROR_BODY_BYTES, describe};
+use super::trace::Tracer;
 use super::{ChunkKind, ChunkSink, Output, total_timeout, until};
 
 /// What a body that was read to its end says besides its text.
@@ -44,6 +45,7 @@ pub(super) async fn read<S: ChunkSink>(
     out: &mut Output<'_, S>,
     cancel: &CancellationToken,
     deadline: Option<tokio::time::Instant>,
+    tracer: &mut Option<Tracer<'_>>,
 ) -> Result<BodyEnd, AttemptError> {
     let content_type = response
         .headers()
@@ -91,7 +93,12 @@ pub(super) async fn read<S: ChunkSink>(
                     },
                 )));
             }
-            Ok(Ok(Some(bytes))) => decoder.feed(&bytes, &mut events),
+            Ok(Ok(Some(bytes))) => {
+                if let Some(tracer) = tracer {
+                    tracer.body(&bytes);
+                }
+                decoder.feed(&bytes, &mut events)
+            }
             Ok(Ok(None)) => {
                 finished = true;
                 decoder.finish(&mut events)
