@@ -412,20 +412,6 @@ pub async fn complete(
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn preview_cuts_between_words() {
-        assert_eq!(preview("short", 10), "short");
-        assert_eq!(preview("Hello from the demo", 12), "Hello from…");
-        assert_eq!(preview("Hello from the demo", 10), "Hello from…");
-        assert_eq!(preview("{\"id\":\"chatcmpl-1\"}", 8), "{\"id\":\"c…");
-        assert_eq!(preview("héllo wörld again", 13), "héllo wörld…");
-    }
-}
-
 /// `llm-sidecar detect URL`: the best candidate's settings as JSON on stdout
 /// (without the token: it comes from `--token` or `LLM_SIDECAR_TOKEN` when
 /// the file is used), one line per request on stderr; `--json`: the whole
@@ -488,5 +474,19 @@ pub async fn detect(url: &str, token: Option<&str>, whole: bool) -> u8 {
             note("no API shape gave text; see the requests above");
             exit::FAILED
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn preview_cuts_between_words() {
+        assert_eq!(preview("short", 10), "short");
+        assert_eq!(preview("Hello from the demo", 12), "Hello from…");
+        assert_eq!(preview("Hello from the demo", 10), "Hello from…");
+        assert_eq!(preview("{\"id\":\"chatcmpl-1\"}", 8), "{\"id\":\"c…");
+        assert_eq!(preview("héllo wörld again", 13), "héllo wörld…");
     }
 }

@@ -104,9 +104,9 @@ fn an_error_body_is_traced_with_the_token_masked_and_long_bodies_are_cut_at_16_k
     let reply = sidecar
         .complete(json!({"trace": true, "settings": settings(&mock), "messages": user("x")}));
     reply.expect_code(REQUEST_FAILED);
-    let traces = traces(&reply);
-    assert_eq!(part(&traces, "response")["status"], 401);
-    let text = part(&traces, "body")["text"].as_str().unwrap().to_owned();
+    let first = traces(&reply);
+    assert_eq!(part(&first, "response")["status"], 401);
+    let text = part(&first, "body")["text"].as_str().unwrap().to_owned();
     assert!(
         text.contains("is invalid") && !text.contains(TOKEN),
         "{text}"

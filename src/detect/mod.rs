@@ -14,13 +14,16 @@
 //! short time limits, answers are capped, and nothing is retried.
 //! [`models`] is the model list alone (`llm/models`).
 
+mod models;
+mod options;
 pub mod shapes;
 
-use std::time::Duration;
+pub use models::{NoModels, models};
+pub use options::{MAX_REQUESTS, Options, default_timeouts, parse_options};
 
 use reqwest::Url;
 use serde::Serialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 
 use crate::decode::ResponseType;
@@ -28,23 +31,8 @@ use crate::engine::{ChunkKind, ChunkSink, Engine, Failure, FailureKind};
 use crate::probe::{self, truncate_chars};
 use crate::request::{self, Message, Role};
 use crate::secrets::Secrets;
-use crate::settings::{Problem, Settings};
 
-use shapes::{Access, Bases, ModelList, Shape};
-
-/// What `llm/detect` was asked.
-#[derive(Debug, Clone)]
-pub struct Options {
-    pub url: Url,
-    pub token: Option<String>,
-    /// Extra headers sent with every probe and kept in the candidates.
-    pub headers: Map<String, Value>,
-    /// `timeouts` of each probe, over [`default_timeouts`].
-    pub timeouts: Map<String, Value>,
-    /// Network settings passed through (`proxy`, `caCertificates`).
-    pub network: Map<String, Value>,
-    pub max_requests: usize,
-}
+use shapes::{Bases, ModelList, Shape};
 
 /// The result of a detection.
 #[derive(Debug, Clone, Serialize)]
@@ -86,9 +74,13 @@ pub struct Tried {
     pub accepted: bool,
 }
 
+/// The caller cancelled the detection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cancelled;
+
 /// What one completion probe gave.
 enum Probe {
-    Text(crate::engine::Completion),
+    Text(Box<crate::engine::Completion>),
     /// The path matched nothing; the best suggestion and the type read.
     NoMatch(Option<(String, String)>),
     /// The server refused the request as written (HTTP 400, 415, 422...).
@@ -114,152 +106,22 @@ struct Detector<'a> {
     requests: usize,
 }
 
-/// The default request limit of a detection.
-pub const MAX_REQUESTS: usize = 10;
 /// The cap on each probe's answer: enough for a few words of sample text.
 const PROBE_MAX_TOKENS: u64 = 16;
 /// How much of a model list is read.
-const LIST_BYTES: usize = 1 << 20;
+pub(crate) const LIST_BYTES: usize = 1 << 20;
 /// How much of a body an outcome quotes.
-const QUOTE_BYTES: usize = 200;
+pub(crate) const QUOTE_BYTES: usize = 200;
 /// How much of the answer a candidate shows.
 const SAMPLE_CHARS: usize = 200;
 const PROMPT: &str = "Say hello.";
-
-/// Each probe's time limits unless the caller sets them.
-pub fn default_timeouts() -> Map<String, Value> {
-    match json!({"connectMs": 3000, "firstByteMs": 15000, "idleMs": 15000, "totalMs": 30000}) {
-        Value::Object(map) => map,
-        _ => unreachable!(),
-    }
-}
-
-/// Reads `llm/detect` params; every problem at once.
-pub fn parse_options(params: &Map<String, Value>) -> Result<Options, Vec<Problem>> {
-    let mut problems = Vec::new();
-    let text = |key: &str, problems: &mut Vec<Problem>| match params.get(key) {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s.trim().to_owned()),
-        Some(_) => {
-            problems.push(Problem::new(key, "must be a string"));
-            None
-        }
-    };
-    let url_text = text("url", &mut problems);
-    let token = text("token", &mut problems).filter(|t| !t.is_empty());
-    let object = |key: &str, problems: &mut Vec<Problem>| match params.get(key) {
-        None | Some(Value::Null) => Map::new(),
-        Some(Value::Object(map)) => map.clone(),
-        Some(_) => {
-            problems.push(Problem::new(key, "must be an object"));
-            Map::new()
-        }
-    };
-    let headers = object("headers", &mut problems);
-    let mut timeouts = default_timeouts();
-    timeouts.extend(object("timeouts", &mut problems));
-    let mut network = Map::new();
-    for key in ["proxy", "caCertificates"] {
-        if let Some(value) = params.get(key) {
-            network.insert(key.to_owned(), value.clone());
-        }
-    }
-    let max_requests = match params.get("maxRequests") {
-        None | Some(Value::Null) => MAX_REQUESTS,
-        Some(v) => match v.as_u64().filter(|n| (1..=50).contains(n)) {
-            Some(n) => n as usize,
-            None => {
-                problems.push(Problem::new(
-                    "maxRequests",
-                    "must be an integer from 1 to 50",
-                ));
-                MAX_REQUESTS
-            }
-        },
-    };
-    let url = match url_text.as_deref() {
-        None | Some("") => {
-            problems.push(Problem::new(
-                "url",
-                "is required: the server's address, e.g. http://localhost:8080",
-            ));
-            None
-        }
-        Some(text) => match Url::parse(text) {
-            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
-                Some(url)
-            }
-            _ => {
-                problems.push(Problem::new(
-                    "url",
-                    "must be an http:// or https:// URL with a host",
-                ));
-                None
-            }
-        },
-    };
-    let Some(url) = url else {
-        return Err(problems);
-    };
-    let options = Options {
-        url,
-        token,
-        headers,
-        timeouts,
-        network,
-        max_requests,
-    };
-    // Everything else is checked as the settings the probes will use.
-    let check = Shape::OpenAi.settings(&options.url, None, true, "$.x", "SSE", options.access());
-    if let Err(found) = options.probe_settings(check) {
-        problems.extend(found.into_iter().map(rename_field));
-    }
-    if problems.is_empty() {
-        Ok(options)
-    } else {
-        Err(problems)
-    }
-}
-
-/// A settings problem named by the detect param it comes from.
-fn rename_field(mut problem: Problem) -> Problem {
-    let field = &problem.field;
-    problem.field = if field == "customEngineServer" {
-        "url".to_owned()
-    } else if field == "customEngineToken" {
-        "token".to_owned()
-    } else if let Some(rest) = field.strip_prefix("customEngineRequestFormat.customHeaders") {
-        format!("headers{rest}")
-    } else {
-        field.clone()
-    };
-    problem
-}
-
-impl Options {
-    fn access(&self) -> Access<'_> {
-        Access {
-            token: self.token.as_deref(),
-            headers: &self.headers,
-        }
-    }
-
-    /// The settings a probe runs with: `v1` plus the time limits, the
-    /// network settings and no retries.
-    fn probe_settings(&self, mut v1: Map<String, Value>) -> Result<Settings, Vec<Problem>> {
-        v1.insert("timeouts".into(), Value::Object(self.timeouts.clone()));
-        v1.insert("retry".into(), json!({"maxRetries": 0}));
-        v1.extend(self.network.clone());
-        Settings::from_json(&Value::Object(v1))
-    }
-}
 
 /// Detects working settings for the server at `options.url`. `Err` only when cancelled.
 pub async fn detect(
     engine: &Engine,
     options: &Options,
     cancel: &CancellationToken,
-) -> Result<Detection, Failure> {
+) -> Result<Detection, Cancelled> {
     let bases = Bases::new(&options.url);
     let secrets = options
         .probe_settings(Shape::OpenAi.settings(
@@ -371,7 +233,7 @@ impl Detector<'_> {
     }
 
     /// Reads one model list; `Err` only when cancelled.
-    async fn list(&mut self, url: Url, shape: Shape) -> Result<Option<ModelList>, Failure> {
+    async fn list(&mut self, url: Url, shape: Shape) -> Result<Option<ModelList>, Cancelled> {
         let o = self.options;
         let v1 = shape.settings(
             &url,
@@ -430,9 +292,9 @@ impl Detector<'_> {
     }
 
     /// Notes a failed request; `Err` when it failed because the caller cancelled.
-    fn failed(&mut self, request: String, failure: Failure) -> Result<(), Failure> {
+    fn failed(&mut self, request: String, failure: Failure) -> Result<(), Cancelled> {
         if matches!(failure.kind, FailureKind::Cancelled) && self.cancel.is_cancelled() {
-            return Err(failure);
+            return Err(Cancelled);
         }
         let status = failure.http.as_ref().map(|h| h.status);
         let mut outcome = failure.message();
@@ -451,7 +313,7 @@ impl Detector<'_> {
         &mut self,
         shape: Shape,
         list: Option<&ModelList>,
-    ) -> Result<Option<Candidate>, Failure> {
+    ) -> Result<Option<Candidate>, Cancelled> {
         let url = self.bases.endpoint(shape);
         let model = list.and_then(ModelList::pick);
         for stream in [true, false] {
@@ -499,7 +361,7 @@ impl Detector<'_> {
         v1: Map<String, Value>,
         model: Option<&str>,
         stream: bool,
-    ) -> Result<Probe, Failure> {
+    ) -> Result<Probe, Cancelled> {
         let path = v1
             .get("customEngineResponseFormat")
             .and_then(Value::as_str)
@@ -549,7 +411,7 @@ impl Detector<'_> {
             Ok(done) if !done.text.trim().is_empty() => {
                 let outcome = format!("text at {}: {:?}", path, truncate_chars(&done.text, 60));
                 self.note(request, Some(done.http.status), outcome, true);
-                Ok(Probe::Text(done))
+                Ok(Probe::Text(Box::new(done)))
             }
             Ok(done) => {
                 let outcome = format!(
@@ -585,77 +447,4 @@ impl Detector<'_> {
             }
         }
     }
-}
-
-/// The probes' own limits, for `llm/models`.
-const MODELS_TIME_LIMIT: Duration = Duration::from_secs(30);
-
-/// The server's model list for `settings` (`llm/models`): `…/v1/models`,
-/// then `…/models`, then Ollama's `…/api/tags` (Ollama's first when the URL
-/// is Ollama's native API). `Err` holds each request and what came of it.
-pub async fn models(
-    engine: &Engine,
-    settings: &Settings,
-    cancel: &CancellationToken,
-) -> Result<Vec<String>, (Vec<Tried>, Option<Failure>)> {
-    let bases = Bases::new(&settings.url);
-    let mut urls = vec![bases.versioned_models()];
-    urls.extend(bases.root_models());
-    if bases.named == Some(Shape::Ollama) {
-        urls.insert(0, bases.tags());
-    } else {
-        urls.push(bases.tags());
-    }
-    let mut bounded = settings.clone();
-    bounded.timeouts.total = Some(
-        settings
-            .timeouts
-            .total
-            .map_or(MODELS_TIME_LIMIT, |t| t.min(MODELS_TIME_LIMIT)),
-    );
-    let headers = request::headers(settings);
-    let mut tried = Vec::new();
-    for url in urls {
-        let request = format!("GET {}", crate::settings::display_url(&url));
-        match engine
-            .get(&bounded, url, headers.clone(), LIST_BYTES, cancel)
-            .await
-        {
-            Ok(got) if (200..300).contains(&got.status) => {
-                if let Some(list) = ModelList::parse(&got.body) {
-                    return Ok(list.ids);
-                }
-                tried.push(Tried {
-                    request,
-                    status: Some(got.status),
-                    outcome: "not a model list".into(),
-                    accepted: false,
-                });
-            }
-            Ok(got) => {
-                let body = String::from_utf8_lossy(&got.body);
-                let outcome = format!(
-                    "HTTP {}: {}",
-                    got.status,
-                    settings.secrets.excerpt(body.trim(), QUOTE_BYTES, got.cut)
-                );
-                tried.push(Tried {
-                    request,
-                    status: Some(got.status),
-                    outcome,
-                    accepted: false,
-                });
-            }
-            Err(failure) if matches!(failure.kind, FailureKind::Cancelled) => {
-                return Err((tried, Some(failure)));
-            }
-            Err(failure) => tried.push(Tried {
-                request,
-                status: None,
-                outcome: failure.message(),
-                accepted: false,
-            }),
-        }
-    }
-    Err((tried, None))
 }

@@ -8,6 +8,7 @@ use tokio_util::sync::CancellationToken;
 use super::super::message::{code, response};
 use super::{Methods, Named, RpcError, failure_error, invalid_params, params_object};
 use crate::detect;
+use crate::engine::{Failure, FailureKind};
 
 impl Methods {
     /// `llm/detect {url, token?, headers?, timeouts?, maxRequests?}`.
@@ -34,7 +35,9 @@ impl Methods {
                 );
                 response(id, &detection)
             }
-            Err(failure) => failure_error(&failure).frame(id),
+            Err(detect::Cancelled) => {
+                failure_error(&Failure::new(FailureKind::Cancelled)).frame(id)
+            }
         }
     }
 
@@ -56,8 +59,10 @@ impl Methods {
         };
         match detect::models(&self.engine, &settings, cancel).await {
             Ok(models) => response(id, &json!({"models": models})),
-            Err((_, Some(failure))) => failure_error(&failure).frame(id),
-            Err((tried, None)) => {
+            Err(detect::NoModels::Cancelled) => {
+                failure_error(&Failure::new(FailureKind::Cancelled)).frame(id)
+            }
+            Err(detect::NoModels::NotListed(tried)) => {
                 let mut data = Map::new();
                 data.insert("kind".into(), Value::from("no_model_list"));
                 data.insert(
