@@ -75,7 +75,7 @@ fn openai_server() -> MockLlm {
 #[test]
 fn an_openai_server_is_detected_from_its_base_url_and_the_settings_complete() {
     let mock = openai_server();
-    let mut sidecar = Sidecar::spawn();
+    let mut sidecar = Sidecar::builder().env("LLM_SIDECAR_LOG", "debug").spawn();
     let result = detect(&mut sidecar, json!({"url": mock.url(""), "token": TOKEN}));
     let best = &result["candidates"][0];
     assert_eq!(best["api"], "openai-chat", "{result:#}");

@@ -178,3 +178,18 @@ fn complete_trace_prints_the_exchange_and_a_curl_command_without_the_token() {
         Some(format!("Bearer {TOKEN}").as_str())
     );
 }
+
+#[test]
+fn a_connect_failure_is_traced_as_the_request_alone() {
+    let mut sidecar = Sidecar::spawn();
+    let url = format!("http://127.0.0.1:{}/v1/chat/completions", unused_port());
+    let reply = sidecar.complete(json!({
+        "trace": true,
+        "settings": {"customEngineServer": url, "retry": {"maxRetries": 0}},
+        "messages": user("x"),
+    }));
+    reply.expect_code(REQUEST_FAILED);
+    let traces = traces(&reply);
+    assert_eq!(traces.len(), 1, "{traces:#?}");
+    assert_eq!(traces[0]["request"]["url"], url.as_str());
+}

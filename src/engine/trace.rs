@@ -33,15 +33,16 @@ pub struct TracedResponse {
     pub headers: Map<String, Value>,
 }
 
-/// Receives the exchange of each attempt, in order: `request`, then
-/// `response` when headers arrived, `body` for each read until
-/// [`TRACE_BODY_BYTES`], then `end`.
+/// Receives the exchange of each attempt, in order: `request`, then, when a
+/// response arrived, `response`, `body` for each read until
+/// [`TRACE_BODY_BYTES`], and `end`.
 pub trait TraceSink: Send {
     fn request(&mut self, request: TracedRequest);
     fn response(&mut self, response: TracedResponse);
     /// Raw body bytes as received (at most [`TRACE_BODY_BYTES`] in all per attempt).
     fn body(&mut self, bytes: &[u8]);
-    /// The attempt ended; `cut` when the body was longer than what was traced.
+    /// The response's body ended (or the attempt failed while reading it);
+    /// `cut` when the body was longer than what was traced.
     fn end(&mut self, cut: bool);
 }
 
@@ -50,6 +51,8 @@ pub(super) struct Tracer<'t> {
     sink: &'t mut dyn TraceSink,
     left: usize,
     cut: bool,
+    /// A response arrived in this attempt.
+    responded: bool,
 }
 
 impl<'t> Tracer<'t> {
@@ -58,12 +61,14 @@ impl<'t> Tracer<'t> {
             sink,
             left: TRACE_BODY_BYTES,
             cut: false,
+            responded: false,
         }
     }
 
     pub(super) fn request(&mut self, settings: &Settings, headers: &HeaderMap, body: &[u8]) {
         self.left = TRACE_BODY_BYTES;
         self.cut = false;
+        self.responded = false;
         self.sink.request(TracedRequest {
             method: "POST",
             url: settings.secrets.scrub(settings.url.as_str()),
@@ -73,6 +78,7 @@ impl<'t> Tracer<'t> {
     }
 
     pub(super) fn response(&mut self, status: u16, headers: &HeaderMap, settings: &Settings) {
+        self.responded = true;
         self.sink.response(TracedResponse {
             status,
             headers: masked(headers, settings, false),
@@ -91,7 +97,9 @@ impl<'t> Tracer<'t> {
     }
 
     pub(super) fn end(&mut self) {
-        self.sink.end(self.cut);
+        if std::mem::take(&mut self.responded) {
+            self.sink.end(self.cut);
+        }
     }
 }
 
