@@ -127,9 +127,8 @@ fn anthropic_sse() -> String {
     .collect()
 }
 
-#[test]
-fn an_anthropic_server_is_detected_from_its_messages_url() {
-    let mock = MockLlm::start(|r| {
+fn anthropic_server() -> MockLlm {
+    MockLlm::start(|r| {
         if r.header("x-api-key") != Some(TOKEN) || r.header("authorization").is_some() {
             return MockResponse::json(
                 401,
@@ -150,28 +149,32 @@ fn an_anthropic_server_is_detected_from_its_messages_url() {
             }
             _ => not_found(),
         }
-    });
+    })
+}
+
+#[test]
+fn an_anthropic_server_is_detected_from_its_messages_url_or_its_base() {
+    let mock = anthropic_server();
     let mut sidecar = Sidecar::spawn();
-    let result = detect(
-        &mut sidecar,
-        json!({"url": mock.url("/v1/messages"), "token": TOKEN}),
-    );
-    let best = &result["candidates"][0];
-    assert_eq!(best["api"], "anthropic-messages", "{result:#}");
-    assert_eq!(best["preset"], "anthropic");
-    assert_eq!(
-        best["settings"]["customEngineServer"],
-        mock.url("/v1/messages")
-    );
-    assert_eq!(
-        best["settings"]["customEngineResponseFormat"],
-        "$.delta.text"
-    );
-    assert_eq!(best["settings"]["tokenHeader"], "x-api-key");
-    assert_eq!(custom_fields(best)["model"], "claude-mock");
-    assert_eq!(best["sampleText"], "Hi there");
-    assert!(!tried_text(&result).contains(TOKEN), "{result:#}");
-    assert_eq!(complete_with(&mut sidecar, &best["settings"]), "Hi there");
+    for url in [mock.url("/v1/messages"), mock.url("")] {
+        let result = detect(&mut sidecar, json!({"url": url, "token": TOKEN}));
+        let best = &result["candidates"][0];
+        assert_eq!(best["api"], "anthropic-messages", "{url}: {result:#}");
+        assert_eq!(best["preset"], "anthropic");
+        assert_eq!(
+            best["settings"]["customEngineServer"],
+            mock.url("/v1/messages")
+        );
+        assert_eq!(
+            best["settings"]["customEngineResponseFormat"],
+            "$.delta.text"
+        );
+        assert_eq!(best["settings"]["tokenHeader"], "x-api-key");
+        assert_eq!(custom_fields(best)["model"], "claude-mock");
+        assert_eq!(best["sampleText"], "Hi there");
+        assert!(!tried_text(&result).contains(TOKEN), "{result:#}");
+        assert_eq!(complete_with(&mut sidecar, &best["settings"]), "Hi there");
+    }
 }
 
 fn ollama_line(text: &str, done: bool) -> String {

@@ -116,7 +116,7 @@ pub(crate) const QUOTE_BYTES: usize = 200;
 const SAMPLE_CHARS: usize = 200;
 const PROMPT: &str = "Say hello.";
 
-/// Detects working settings for the server at `options.url`. `Err` only when cancelled.
+/// Detects working settings for the server at `options.url` (see the module doc). `Err` only when cancelled.
 pub async fn detect(
     engine: &Engine,
     options: &Options,
@@ -150,6 +150,15 @@ pub async fn detect(
         Shape::OpenAi
     };
     let mut listed = d.list(d.bases.versioned_models(), list_shape).await?;
+    // Anthropic takes the token in `x-api-key` and refuses a Bearer one.
+    let refused = d
+        .tried
+        .last()
+        .and_then(|t| t.status)
+        .is_some_and(|s| s == 401 || s == 403);
+    if listed.is_none() && refused && list_shape == Shape::OpenAi && options.token.is_some() {
+        listed = d.list(d.bases.versioned_models(), Shape::Anthropic).await?;
+    }
     if listed.is_none()
         && let Some(url) = d.bases.root_models()
     {
@@ -246,7 +255,10 @@ impl Detector<'_> {
         let Ok(settings) = o.probe_settings(v1) else {
             return Ok(None);
         };
-        let request = format!("GET {}", settings.display_url());
+        let mut request = format!("GET {}", settings.display_url());
+        if shape == Shape::Anthropic {
+            request.push_str(" (token in x-api-key)");
+        }
         if !self.budget(&request) {
             return Ok(None);
         }
