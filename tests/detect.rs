@@ -484,3 +484,25 @@ fn the_detect_command_prints_the_best_settings_without_the_token() {
     );
     assert!(!stdout.contains(TOKEN) && !stderr.contains(TOKEN));
 }
+
+#[test]
+fn a_server_that_ignores_stream_true_gets_the_json_it_really_sends() {
+    let mock = MockLlm::start(|r| match (r.method.as_str(), r.path.as_str()) {
+        ("POST", "/v1/chat/completions") => MockResponse::json(200, openai_message("Plain answer")),
+        _ => not_found(),
+    });
+    let mut sidecar = Sidecar::spawn();
+    let result = detect(
+        &mut sidecar,
+        json!({"url": mock.url("/v1/chat/completions")}),
+    );
+    let best = &result["candidates"][0];
+    assert_eq!(best["responseType"], "JSON", "{result:#}");
+    assert_eq!(best["settings"]["customEngineResponseType"], "JSON");
+    assert_eq!(best["settings"]["customEngineResponseFormat"], MESSAGE_PATH);
+    assert_eq!(best["sampleText"], "Plain answer");
+    assert_eq!(
+        complete_with(&mut sidecar, &best["settings"]),
+        "Plain answer"
+    );
+}
