@@ -3,6 +3,8 @@
 //! validation and, with `--connect`, a test connection, in words a person
 //! reads).
 
+mod trace;
+
 use std::io::{ErrorKind, Write};
 use std::path::Path;
 
@@ -338,6 +340,7 @@ pub async fn complete(
     token: Option<&str>,
     system: Option<&str>,
     prompt: &str,
+    traced: bool,
 ) -> u8 {
     let settings = match load_settings(settings_path, token) {
         Ok(settings) => settings,
@@ -370,8 +373,16 @@ pub async fn complete(
         in_reasoning: false,
         stop: stdout_closed.clone(),
     };
+    let mut tracer = traced.then(|| {
+        note("# the same request with curl (the token is read from $LLM_SIDECAR_TOKEN):");
+        note(trace::curl(&settings, &messages));
+        trace::StderrTrace::new(&settings)
+    });
+    let trace_sink = tracer
+        .as_mut()
+        .map(|t| t as &mut dyn crate::engine::TraceSink);
     let result = engine
-        .complete(&settings, &messages, &mut sink, &stdout_closed)
+        .complete_traced(&settings, &messages, &mut sink, &stdout_closed, trace_sink)
         .await;
     if stdout_closed.is_cancelled() && !cancel.is_cancelled() {
         // The reader went away (`| head`): nothing more to say to anyone.
@@ -396,6 +407,71 @@ pub async fn complete(
                 note(format!("error ({}): {first}", failure.kind_name()));
             }
             lines.for_each(note);
+            exit::FAILED
+        }
+    }
+}
+
+/// `llm-sidecar detect URL`: the best candidate's settings as JSON on stdout
+/// (without the token: it comes from `--token` or `LLM_SIDECAR_TOKEN` when
+/// the file is used), one line per request on stderr; `--json`: the whole
+/// result, token masked. Exit 0 with a candidate, 1 without, 2 for bad input.
+pub async fn detect(url: &str, token: Option<&str>, whole: bool) -> u8 {
+    let mut params = serde_json::Map::new();
+    params.insert("url".into(), Value::from(url));
+    if let Some(token) = token {
+        params.insert("token".into(), Value::from(token));
+    }
+    let options = match crate::detect::parse_options(&params) {
+        Ok(options) => options,
+        Err(problems) => {
+            for p in problems {
+                note(format!("{}: {}", p.field, p.message));
+            }
+            return exit::BAD_SETTINGS;
+        }
+    };
+    let engine = Engine::new();
+    let Ok(mut found) = crate::detect::detect(&engine, &options, &CancellationToken::new()).await
+    else {
+        return exit::FAILED;
+    };
+    for candidate in &mut found.candidates {
+        if let Some(settings) = candidate.settings.as_object_mut() {
+            settings.remove(TOKEN);
+        }
+    }
+    for tried in &found.tried {
+        let status = tried.status.map(|s| format!(" [{s}]")).unwrap_or_default();
+        let mark = if tried.accepted { "ok  " } else { "no  " };
+        note(format!(
+            "{mark}{}{status}: {}",
+            tried.request, tried.outcome
+        ));
+    }
+    let best = found.candidates.first();
+    if whole {
+        say(serde_json::to_string_pretty(&found).unwrap_or_default());
+    } else if let Some(best) = best {
+        say(serde_json::to_string_pretty(&best.settings).unwrap_or_default());
+    }
+    match best {
+        Some(best) => {
+            note(format!(
+                "detected {} ({}), sample text {:?}{}",
+                best.api,
+                best.response_type,
+                best.sample_text,
+                if token.is_some() {
+                    "; the token is not written out: pass it with --token or LLM_SIDECAR_TOKEN"
+                } else {
+                    ""
+                }
+            ));
+            exit::OK
+        }
+        None => {
+            note("no API shape gave text; see the requests above");
             exit::FAILED
         }
     }

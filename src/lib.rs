@@ -13,6 +13,7 @@ pub mod cli;
 pub mod client;
 pub mod decode;
 pub mod demo;
+pub mod detect;
 pub mod engine;
 pub mod extract;
 pub mod logging;

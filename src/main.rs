@@ -35,6 +35,10 @@ enum Command {
         /// The token, used when the settings file has none.
         #[arg(long, env = "LLM_SIDECAR_TOKEN", hide_env_values = true)]
         token: Option<String>,
+        /// Print the exchange on stderr (request, response head, the first
+        /// 16 KiB of the body; secrets masked) and a curl command repeating it.
+        #[arg(long)]
+        trace: bool,
         /// The user's prompt.
         prompt: String,
     },
@@ -50,6 +54,19 @@ enum Command {
         /// The token, used when the settings file has none.
         #[arg(long, env = "LLM_SIDECAR_TOKEN", hide_env_values = true)]
         token: Option<String>,
+    },
+    /// Find settings that work for a server from its address: reads its model
+    /// lists, tries each API shape that fits, and prints the best verified
+    /// settings as JSON (the v1 dialog fields) and one line per request.
+    Detect {
+        /// The server's address: a base, a versioned base or a full endpoint.
+        url: String,
+        /// The token (also from LLM_SIDECAR_TOKEN); never printed.
+        #[arg(long, env = "LLM_SIDECAR_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// Print the whole result (every candidate and request) as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Print the JSON Schema of the settings object.
     Schema,
@@ -84,18 +101,23 @@ fn main() -> ExitCode {
             settings,
             system,
             token,
+            trace,
             prompt,
         } => ExitCode::from(runtime.block_on(cli::complete(
             &settings,
             token.as_deref(),
             system.as_deref(),
             &prompt,
+            trace,
         ))),
         Command::Check {
             settings,
             connect,
             token,
         } => ExitCode::from(runtime.block_on(cli::check(&settings, token.as_deref(), connect))),
+        Command::Detect { url, token, json } => {
+            ExitCode::from(runtime.block_on(cli::detect(&url, token.as_deref(), json)))
+        }
         Command::Schema => {
             print!("{}", settings::schema::settings_schema());
             ExitCode::SUCCESS

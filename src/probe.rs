@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 
 use crate::decode::ResponseType;
-use crate::engine::{ChunkKind, ChunkSink, Engine, Failure, FailureKind};
+use crate::engine::{ChunkKind, ChunkSink, Engine, Failure, FailureKind, TraceSink};
 use crate::extract::suggest::Suggestion;
 use crate::request::{BodySpec, Message, Role};
 use crate::settings::Settings;
@@ -138,6 +138,17 @@ pub async fn run(
     messages: &[Message],
     cancel: &CancellationToken,
 ) -> (Report, Option<Failure>) {
+    run_traced(engine, settings, messages, cancel, None).await
+}
+
+/// [`run`] with the exchange shown to `trace`.
+pub async fn run_traced(
+    engine: &Engine,
+    settings: &Settings,
+    messages: &[Message],
+    cancel: &CancellationToken,
+    mut trace: Option<&mut dyn TraceSink>,
+) -> (Report, Option<Failure>) {
     let mut bounded = settings.clone();
     let limit = settings
         .timeouts
@@ -146,18 +157,27 @@ pub async fn run(
     bounded.timeouts.total = Some(limit);
     let uncapped = bounded.clone();
     let mut cap = cap_answer(&mut bounded);
-    let (mut report, mut failure) = attempt(engine, &bounded, messages, cancel).await;
+    let (mut report, mut failure) =
+        attempt(engine, &bounded, messages, cancel, reborrow(&mut trace)).await;
     if let (Some(added), Some(refused)) = (&mut cap, &failure)
         && added.set_by == CapSource::Test
         && refuses_field(refused, &added.field)
     {
         tracing::info!(field = %added.field, "the server refused the test's answer cap; testing again without it");
         added.dropped = true;
-        (report, failure) = attempt(engine, &uncapped, messages, cancel).await;
+        (report, failure) = attempt(engine, &uncapped, messages, cancel, trace).await;
     }
     report.max_tokens = cap;
     report.time_limit_ms = limit.as_millis() as u64;
     (report, failure)
+}
+
+/// The sink again, for one more attempt.
+fn reborrow<'a>(trace: &'a mut Option<&mut dyn TraceSink>) -> Option<&'a mut dyn TraceSink> {
+    match trace {
+        Some(sink) => Some(&mut **sink),
+        None => None,
+    }
 }
 
 /// One test completion.
@@ -166,6 +186,7 @@ async fn attempt(
     settings: &Settings,
     messages: &[Message],
     cancel: &CancellationToken,
+    trace: Option<&mut dyn TraceSink>,
 ) -> (Report, Option<Failure>) {
     let started = Instant::now();
     let stop = cancel.child_token();
@@ -175,7 +196,9 @@ async fn attempt(
         started,
         first_chunk: None,
     };
-    let result = engine.complete(settings, messages, &mut sink, &stop).await;
+    let result = engine
+        .complete_traced(settings, messages, &mut sink, &stop, trace)
+        .await;
     let ms = |d: Duration| d.as_millis() as u64;
     let first_chunk_ms = sink.first_chunk.map(ms);
     let report = Report {
@@ -277,7 +300,7 @@ fn cap_answer(settings: &mut Settings) -> Option<AnswerCap> {
 }
 
 /// The cap field of the request's shape.
-fn cap_field(settings: &Settings) -> Option<&'static str> {
+pub(crate) fn cap_field(settings: &Settings) -> Option<&'static str> {
     let path = settings.url.path();
     let host = settings.url.host_str().unwrap_or_default();
     let body = &settings.body;
@@ -323,7 +346,7 @@ fn body_value<'a>(body: &'a BodySpec, field: &str) -> Option<&'a Value> {
 
 /// Sets dotted `field` to `value` where the body will carry it; false when a
 /// value on the way is not an object.
-fn insert_cap(body: &mut BodySpec, field: &str, value: u64) -> bool {
+pub(crate) fn insert_cap(body: &mut BodySpec, field: &str, value: u64) -> bool {
     let segments: Vec<&str> = field.split('.').collect();
     let in_template = !body.custom_fields.contains_key(segments[0])
         && body

@@ -13,11 +13,15 @@
 //! to its end). This file holds the attempt loop and the types a caller sees.
 
 pub mod failure;
+mod get;
 mod read;
 mod retry;
 mod send;
+pub mod trace;
 
 pub use failure::{Failure, FailureKind, TimeoutPhase};
+pub use get::Fetched;
+pub use trace::{TRACE_BODY_BYTES, TraceSink, TracedRequest, TracedResponse};
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -33,6 +37,7 @@ use crate::request::{self, Message};
 use crate::settings::{Problem, Settings};
 
 use self::retry::{AttemptError, Attempts, Decision};
+use self::trace::Tracer;
 
 /// Runs completions; holds what is shared between them (the HTTP clients).
 #[derive(Debug, Default)]
@@ -151,6 +156,21 @@ impl Engine {
         sink: &mut S,
         cancel: &CancellationToken,
     ) -> Result<Completion, Failure> {
+        self.complete_traced(settings, messages, sink, cancel, None)
+            .await
+    }
+
+    /// [`Engine::complete`] with the HTTP exchange of each attempt shown to
+    /// `trace` (secrets masked); `None` keeps nothing.
+    pub async fn complete_traced<S: ChunkSink>(
+        &self,
+        settings: &Settings,
+        messages: &[Message],
+        sink: &mut S,
+        cancel: &CancellationToken,
+        trace: Option<&mut dyn TraceSink>,
+    ) -> Result<Completion, Failure> {
+        let mut tracer = trace.map(Tracer::new);
         let started = Instant::now();
         let deadline = settings
             .timeouts
@@ -180,8 +200,19 @@ impl Engine {
         loop {
             attempts.made += 1;
             let attempt_started = Instant::now();
-            let error = match send::send(&client, settings, &body, &headers, cancel, deadline).await
-            {
+            if let Some(tracer) = &mut tracer {
+                tracer.request(settings, &headers, &body);
+            }
+            let sent = send::send(
+                &client,
+                settings,
+                &body,
+                &headers,
+                cancel,
+                deadline,
+                &mut tracer,
+            );
+            let error = match sent.await {
                 Ok(response) => {
                     let first_byte = started.elapsed();
                     let http = HttpInfo {
@@ -192,7 +223,13 @@ impl Engine {
                             .and_then(|v| v.to_str().ok())
                             .map(str::to_owned),
                     };
-                    match read::read(response, settings, &mut out, cancel, deadline).await {
+                    let read =
+                        read::read(response, settings, &mut out, cancel, deadline, &mut tracer);
+                    let read = read.await;
+                    if let Some(tracer) = &mut tracer {
+                        tracer.end();
+                    }
+                    match read {
                         Ok(end) => {
                             let ms = |d: Duration| d.as_millis() as u64;
                             return Ok(Completion {
@@ -219,7 +256,12 @@ impl Engine {
                         }
                     }
                 }
-                Err(error) => error,
+                Err(error) => {
+                    if let Some(tracer) = &mut tracer {
+                        tracer.end();
+                    }
+                    error
+                }
             };
             match attempts.after(&error, &settings.retry, out.chunks > 0) {
                 Decision::GiveUp => {

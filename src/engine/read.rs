@@ -18,6 +18,7 @@ use crate::settings::Settings;
 use super::failure::{Failure, FailureKind, TimeoutPhase};
 use super::retry::AttemptError;
 use super::send::{ERROR_BODY_BYTES, describe};
+use super::trace::Tracer;
 use super::{ChunkKind, ChunkSink, Output, total_timeout, until};
 
 /// What a body that was read to its end says besides its text.
@@ -45,6 +46,7 @@ pub(super) async fn read<S: ChunkSink>(
     out: &mut Output<'_, S>,
     cancel: &CancellationToken,
     deadline: Option<tokio::time::Instant>,
+    tracer: &mut Option<Tracer<'_>>,
 ) -> Result<BodyEnd, AttemptError> {
     let content_type = response
         .headers()
@@ -60,14 +62,22 @@ pub(super) async fn read<S: ChunkSink>(
     }
     let limits = settings.limits;
     let mut decoder = BodyDecoder::new(expected, limits.max_event_bytes, limits.max_response_bytes);
-    read_body(response, &mut decoder, settings, out, cancel, deadline)
-        .await
-        .map_err(|mut error| {
-            if decoder.bytes_read() > 0 {
-                error.failure.response_type = Some(decoder.response_type());
-            }
-            error
-        })
+    read_body(
+        response,
+        &mut decoder,
+        settings,
+        out,
+        cancel,
+        deadline,
+        tracer,
+    )
+    .await
+    .map_err(|mut error| {
+        if decoder.bytes_read() > 0 {
+            error.failure.response_type = Some(decoder.response_type());
+        }
+        error
+    })
 }
 
 async fn read_body<S: ChunkSink>(
@@ -77,6 +87,7 @@ async fn read_body<S: ChunkSink>(
     out: &mut Output<'_, S>,
     cancel: &CancellationToken,
     deadline: Option<tokio::time::Instant>,
+    tracer: &mut Option<Tracer<'_>>,
 ) -> Result<BodyEnd, AttemptError> {
     let mut extractor = Extractor::new(
         settings.content_path.as_ref(),
@@ -110,7 +121,12 @@ async fn read_body<S: ChunkSink>(
                     },
                 )));
             }
-            Ok(Ok(Some(bytes))) => decoder.feed(&bytes, &mut events),
+            Ok(Ok(Some(bytes))) => {
+                if let Some(tracer) = tracer {
+                    tracer.body(&bytes);
+                }
+                decoder.feed(&bytes, &mut events)
+            }
             Ok(Ok(None)) => {
                 finished = true;
                 decoder.finish(&mut events)

@@ -17,6 +17,7 @@ use crate::settings::{Proxy, Settings};
 
 use super::failure::{Failure, FailureKind, TimeoutPhase};
 use super::retry::{AttemptError, Retry, parse_retry_after};
+use super::trace::Tracer;
 use super::{HttpInfo, total_timeout, until};
 
 /// How much of an error body is reported.
@@ -32,6 +33,7 @@ pub(super) async fn send(
     headers: &HeaderMap,
     cancel: &CancellationToken,
     deadline: Option<tokio::time::Instant>,
+    tracer: &mut Option<Tracer<'_>>,
 ) -> Result<Response, AttemptError> {
     let request = client
         .post(settings.url.clone())
@@ -57,10 +59,13 @@ pub(super) async fn send(
             Ok(Ok(response)) => response,
         },
     };
+    if let Some(tracer) = tracer {
+        tracer.response(response.status().as_u16(), response.headers(), settings);
+    }
     if response.status().is_success() {
         return Ok(response);
     }
-    Err(status_error(response, settings, cancel).await)
+    Err(status_error(response, settings, cancel, tracer).await)
 }
 
 /// Turns a non-success response into its failure, reading a bounded part of the body.
@@ -68,6 +73,7 @@ async fn status_error(
     mut response: Response,
     settings: &Settings,
     cancel: &CancellationToken,
+    tracer: &mut Option<Tracer<'_>>,
 ) -> AttemptError {
     let status = response.status();
     let headers = response.headers().clone();
@@ -90,6 +96,9 @@ async fn status_error(
         biased;
         _ = cancel.cancelled() => return Failure::new(FailureKind::Cancelled).into(),
         _ = timeout(settings.timeouts.idle, read) => {}
+    }
+    if let Some(tracer) = tracer {
+        tracer.body(&raw);
     }
     let text = String::from_utf8_lossy(&raw);
     let message = error_body_message(&raw).map(|m| settings.secrets.scrub(&m));
@@ -167,7 +176,7 @@ fn missing_endpoint_hint(url: &Url) -> Option<String> {
 }
 
 /// Classifies an error from sending the request.
-fn send_error(error: reqwest::Error, settings: &Settings) -> AttemptError {
+pub(super) fn send_error(error: reqwest::Error, settings: &Settings) -> AttemptError {
     let detail = settings.secrets.scrub(&describe(&error));
     if error.is_connect() {
         if error.is_timeout() {

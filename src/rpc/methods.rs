@@ -16,8 +16,11 @@ use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+mod discovery;
+mod trace;
+
 use super::message::{RequestId, code, error, notification, response};
-use crate::engine::{ChunkKind, ChunkSink, Engine, Failure, FailureKind};
+use crate::engine::{ChunkKind, ChunkSink, Engine, Failure, FailureKind, TraceSink};
 use crate::request::{Message, Role};
 use crate::settings::{Catalog, Problem, Selection, Settings};
 use crate::{presets, probe};
@@ -52,6 +55,8 @@ const TASK_METHODS: &[&str] = &[
     "llm/testConnection",
     "llm/validateSettings",
     "llm/presets",
+    "llm/detect",
+    "llm/models",
 ];
 /// A request that panics on purpose, to test the panic guard; only served
 /// when `LLM_SIDECAR_TEST_HOOKS=1`.
@@ -80,6 +85,8 @@ struct ChunkParams<'a> {
 
 /// Sends each piece as an `llm/chunk` notification, when a stream id was given.
 struct NotifySink {
+    /// Trace frames to write before the next chunk (`"trace": true`).
+    trace: Option<trace::Pending>,
     stream_id: Option<Value>,
     seq: u64,
     tx: mpsc::Sender<Bytes>,
@@ -87,6 +94,9 @@ struct NotifySink {
 
 impl ChunkSink for NotifySink {
     async fn chunk(&mut self, kind: ChunkKind, text: &str) {
+        if let Some(pending) = &self.trace {
+            pending.flush(&self.tx).await;
+        }
         let Some(stream_id) = &self.stream_id else {
             return;
         };
@@ -183,7 +193,7 @@ impl Methods {
             "serverInfo": {"name": "llm-sidecar", "version": env!("CARGO_PKG_VERSION")},
             "capabilities": {
                 "methods": TASK_METHODS,
-                "notifications": ["llm/chunk"],
+                "notifications": ["llm/chunk", "llm/trace"],
                 "responseTypes": ["SSE", "JSON", "NDJSON"],
                 "cancel": "$/cancelRequest",
                 "configuration": "workspace/didChangeConfiguration",
@@ -240,9 +250,11 @@ impl Methods {
     ) -> Bytes {
         match method {
             "llm/complete" => self.complete(id, params, tx, cancel).await,
-            "llm/testConnection" => self.test_connection(id, params, cancel).await,
+            "llm/testConnection" => self.test_connection(id, params, tx, cancel).await,
             "llm/validateSettings" => self.validate(id, params),
             "llm/presets" => response(id, &presets::listing()),
+            "llm/detect" => self.detect(id, params, cancel).await,
+            "llm/models" => self.models(id, params, cancel).await,
             PANIC_METHOD if test_hooks() => panic!("panic requested through {PANIC_METHOD}"),
             _ => error(
                 id,
@@ -284,6 +296,7 @@ impl Methods {
             }
         };
         let messages = parse_messages(params.remove("messages"), true, &mut problems);
+        let traced = take_trace(&mut params, &mut problems);
         let named = Named::take(&mut params, &mut problems);
         let settings = self.resolve(&named, &mut problems);
         let Some(settings) = settings.filter(|_| problems.is_empty()) else {
@@ -295,16 +308,25 @@ impl Methods {
             Some(Ok(claim)) => claim,
             None => None,
         };
+        let pending = traced.then(trace::Pending::default);
+        let mut tracer = pending.clone().map(|pending| {
+            trace::TraceNotifier::new(stream_id.clone(), settings.secrets.clone(), pending)
+        });
         let mut sink = NotifySink {
+            trace: pending.clone(),
             stream_id,
             seq: 0,
             tx: tx.clone(),
         };
-        match self
+        let trace_sink = tracer.as_mut().map(|t| t as &mut dyn TraceSink);
+        let result = self
             .engine
-            .complete(&settings, &messages, &mut sink, cancel)
-            .await
-        {
+            .complete_traced(&settings, &messages, &mut sink, cancel, trace_sink)
+            .await;
+        if let Some(pending) = &pending {
+            pending.flush(tx).await;
+        }
+        match result {
             Ok(completion) => {
                 tracing::info!(
                     chunks = completion.chunks,
@@ -360,6 +382,7 @@ impl Methods {
         &self,
         id: &Value,
         params: Value,
+        tx: &mpsc::Sender<Bytes>,
         cancel: &CancellationToken,
     ) -> Bytes {
         let mut problems = Vec::new();
@@ -370,6 +393,10 @@ impl Methods {
         if messages.is_empty() {
             messages = probe::test_messages();
         }
+        let traced = take_trace(&mut params, &mut problems);
+        let stream_id = params
+            .remove("streamId")
+            .filter(|v| v.is_string() || v.is_number());
         let named = Named::take(&mut params, &mut problems);
         let settings = self.resolve(&named, &mut problems);
         let Some(settings) = settings.filter(|_| problems.is_empty()) else {
@@ -379,7 +406,16 @@ impl Methods {
                 "timeLimitMs": null, "error": invalid_params(&problems).to_json()});
             return response(id, &report);
         };
-        let (report, failure) = probe::run(&self.engine, &settings, &messages, cancel).await;
+        let pending = traced.then(trace::Pending::default);
+        let mut tracer = pending
+            .clone()
+            .map(|pending| trace::TraceNotifier::new(stream_id, settings.secrets.clone(), pending));
+        let trace_sink = tracer.as_mut().map(|t| t as &mut dyn TraceSink);
+        let (report, failure) =
+            probe::run_traced(&self.engine, &settings, &messages, cancel, trace_sink).await;
+        if let Some(pending) = &pending {
+            pending.flush(tx).await;
+        }
         let mut report = serde_json::to_value(&report).unwrap_or_default();
         if let Some(failure) = failure {
             // Cancelled by the client: answered as every cancelled request is.
@@ -389,6 +425,18 @@ impl Methods {
             report["error"] = failure_error(&failure).to_json();
         }
         response(id, &report)
+    }
+}
+
+/// The `trace` param: `true` sends `llm/trace` notifications.
+fn take_trace(params: &mut Map<String, Value>, problems: &mut Vec<Problem>) -> bool {
+    match params.remove("trace") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(on)) => on,
+        Some(_) => {
+            problems.push(Problem::new("trace", "must be true or false"));
+            false
+        }
     }
 }
 

@@ -1,0 +1,125 @@
+//! The optional observer of a completion's HTTP exchange (`"trace": true`,
+//! `complete --trace`): the request as sent, the response status and
+//! headers, and the first [`TRACE_BODY_BYTES`] of the raw body as received.
+//!
+//! Secrets are masked before anything reaches the sink: header values and the
+//! URL through the settings' [`crate::secrets::Secrets`], credential headers
+//! masked whole when nothing else matched. Without a sink nothing is kept:
+//! the engine checks one `Option` per request, response and read.
+
+use reqwest::header::HeaderMap;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::secrets::{is_secret_name, mask};
+use crate::settings::Settings;
+
+/// How much of each response body is traced.
+pub const TRACE_BODY_BYTES: usize = 16 * 1024;
+
+/// A request as sent, secrets masked.
+#[derive(Debug, Clone, Serialize)]
+pub struct TracedRequest {
+    pub method: &'static str,
+    pub url: String,
+    pub headers: Map<String, Value>,
+    pub body: String,
+}
+
+/// A response's head, secrets masked.
+#[derive(Debug, Clone, Serialize)]
+pub struct TracedResponse {
+    pub status: u16,
+    pub headers: Map<String, Value>,
+}
+
+/// Receives the exchange of each attempt, in order: `request`, then, when a
+/// response arrived, `response`, `body` for each read until
+/// [`TRACE_BODY_BYTES`], and `end`.
+pub trait TraceSink: Send {
+    fn request(&mut self, request: TracedRequest);
+    fn response(&mut self, response: TracedResponse);
+    /// Raw body bytes as received (at most [`TRACE_BODY_BYTES`] in all per attempt).
+    fn body(&mut self, bytes: &[u8]);
+    /// The response's body ended (or the attempt failed while reading it);
+    /// `cut` when the body was longer than what was traced.
+    fn end(&mut self, cut: bool);
+}
+
+/// A sink and how much body it may still get in this attempt.
+pub(super) struct Tracer<'t> {
+    sink: &'t mut dyn TraceSink,
+    left: usize,
+    cut: bool,
+    /// A response arrived in this attempt.
+    responded: bool,
+}
+
+impl<'t> Tracer<'t> {
+    pub(super) fn new(sink: &'t mut dyn TraceSink) -> Self {
+        Tracer {
+            sink,
+            left: TRACE_BODY_BYTES,
+            cut: false,
+            responded: false,
+        }
+    }
+
+    pub(super) fn request(&mut self, settings: &Settings, headers: &HeaderMap, body: &[u8]) {
+        self.left = TRACE_BODY_BYTES;
+        self.cut = false;
+        self.responded = false;
+        self.sink.request(TracedRequest {
+            method: "POST",
+            url: settings.secrets.scrub(settings.url.as_str()),
+            headers: masked(headers, settings, true),
+            body: settings.secrets.scrub(&String::from_utf8_lossy(body)),
+        });
+    }
+
+    pub(super) fn response(&mut self, status: u16, headers: &HeaderMap, settings: &Settings) {
+        self.responded = true;
+        self.sink.response(TracedResponse {
+            status,
+            headers: masked(headers, settings, false),
+        });
+    }
+
+    pub(super) fn body(&mut self, bytes: &[u8]) {
+        if self.left == 0 {
+            self.cut |= !bytes.is_empty();
+            return;
+        }
+        let n = bytes.len().min(self.left);
+        self.left -= n;
+        self.cut |= n < bytes.len();
+        self.sink.body(&bytes[..n]);
+    }
+
+    pub(super) fn end(&mut self) {
+        if std::mem::take(&mut self.responded) {
+            self.sink.end(self.cut);
+        }
+    }
+}
+
+/// Header values with secrets masked; in a request, a credential header that
+/// holds no known secret (encoded credentials) is masked whole.
+fn masked(headers: &HeaderMap, settings: &Settings, request: bool) -> Map<String, Value> {
+    let mut out = Map::new();
+    for (name, value) in headers {
+        let text = String::from_utf8_lossy(value.as_bytes());
+        let scrubbed = settings.secrets.scrub(&text);
+        let credential = request
+            && (value.is_sensitive()
+                || is_secret_name(name.as_str())
+                || name == reqwest::header::AUTHORIZATION);
+        let shown = if credential && scrubbed == text {
+            mask(&text)
+        } else {
+            scrubbed
+        };
+        out.insert(name.as_str().to_owned(), Value::from(shown));
+    }
+    out
+}

@@ -1,0 +1,508 @@
+//! `llm/detect`, `llm/models` and `llm-sidecar detect` through the real binary, against mock servers
+//! on 127.0.0.1 that speak each API shape: OpenAI-style SSE, Anthropic-style SSE, Ollama-style NDJSON,
+//! a server that refuses `stream: true`, one that needs a model from its list, one whose `/v1/models`
+//! is 404, one with its text at an unusual path. Each is detected with working settings, and the
+//! candidate settings then complete through `llm/complete`. Also: the request budget, cancel, a
+//! redirect to another host, and that the token appears in no `tried` entry and no log line.
+
+mod common;
+
+use std::process::{Command, Stdio};
+
+use common::*;
+use serde_json::{Value, json};
+
+const TOKEN: &str = "sk-detect-secret-0123456789";
+
+fn detect(sidecar: &mut Sidecar, params: Value) -> Value {
+    let id = sidecar.request("llm/detect", params);
+    sidecar.wait_response(&id, WAIT).result().clone()
+}
+
+/// Completes "hi" with `settings` and returns the text.
+fn complete_with(sidecar: &mut Sidecar, settings: &Value) -> String {
+    let id = sidecar.request(
+        "llm/complete",
+        json!({"settings": settings, "messages": user("hi")}),
+    );
+    let reply = sidecar.wait_response(&id, WAIT);
+    reply.result()["text"].as_str().unwrap().to_owned()
+}
+
+fn not_found() -> MockResponse {
+    MockResponse::json(404, r#"{"error":{"message":"not found"}}"#)
+}
+
+fn is_post(r: &RecordedRequest, path: &str) -> bool {
+    r.method == "POST" && r.path == path
+}
+
+fn stream_requested(r: &RecordedRequest) -> bool {
+    r.json.as_ref().and_then(|j| j.get("stream")) == Some(&json!(true))
+}
+
+/// The `customFields` of a candidate's (string) request format.
+fn custom_fields(candidate: &Value) -> Value {
+    let format = candidate["settings"]["customEngineRequestFormat"]
+        .as_str()
+        .expect("the request format is a JSON string, as AutoDev stores it");
+    serde_json::from_str::<Value>(format).unwrap()["customFields"].clone()
+}
+
+fn tried_text(result: &Value) -> String {
+    result["tried"].to_string()
+}
+
+/// An OpenAI-compatible server that needs the token and lists one model.
+fn openai_server() -> MockLlm {
+    MockLlm::start(|r| {
+        if r.header("authorization") != Some(&format!("Bearer {TOKEN}")) {
+            return MockResponse::json(401, r#"{"error":{"message":"bad key"}}"#);
+        }
+        match (r.method.as_str(), r.path.as_str()) {
+            ("GET", "/v1/models") => MockResponse::json(
+                200,
+                r#"{"object":"list","data":[{"id":"gpt-mock","object":"model"}]}"#,
+            ),
+            ("POST", "/v1/chat/completions") if stream_requested(r) => {
+                MockResponse::sse(openai_sse(&["Hel", "lo"]))
+            }
+            _ => not_found(),
+        }
+    })
+}
+
+#[test]
+fn an_openai_server_is_detected_from_its_base_url_and_the_settings_complete() {
+    let mock = openai_server();
+    let mut sidecar = Sidecar::builder().env("LLM_SIDECAR_LOG", "debug").spawn();
+    let result = detect(&mut sidecar, json!({"url": mock.url(""), "token": TOKEN}));
+    let best = &result["candidates"][0];
+    assert_eq!(best["api"], "openai-chat", "{result:#}");
+    assert_eq!(best["responseType"], "SSE");
+    assert_eq!(best["models"], json!(["gpt-mock"]));
+    assert_eq!(best["sampleText"], "Hello");
+    let settings = &best["settings"];
+    assert_eq!(
+        settings["customEngineServer"],
+        mock.url("/v1/chat/completions")
+    );
+    assert_eq!(settings["customEngineResponseFormat"], DELTA_PATH);
+    assert_eq!(settings["customEngineResponseType"], "SSE");
+    assert_eq!(
+        custom_fields(best),
+        json!({"model": "gpt-mock", "stream": true})
+    );
+    // The probe itself was capped and named the listed model.
+    let probe = mock
+        .requests()
+        .into_iter()
+        .find(|r| is_post(r, "/v1/chat/completions"))
+        .expect("a completion probe");
+    assert_eq!(probe.json()["model"], "gpt-mock");
+    assert_eq!(probe.json()["max_tokens"], 16);
+    // Secrets: not in `tried`, not in the logs; the candidate carries it back to send as settings.
+    assert!(!tried_text(&result).contains(TOKEN), "{result:#}");
+    assert_eq!(settings["customEngineToken"], TOKEN);
+    assert_eq!(complete_with(&mut sidecar, settings), "Hello");
+    sidecar.finish();
+    assert!(!sidecar.full_stderr().contains(TOKEN));
+}
+
+fn anthropic_sse() -> String {
+    [
+        r#"{"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","model":"claude-mock","content":[],"usage":{"input_tokens":3,"output_tokens":1}}}"#,
+        r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#,
+        r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hi"}}"#,
+        r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":" there"}}"#,
+        r#"{"type":"content_block_stop","index":0}"#,
+        r#"{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":2}}"#,
+        r#"{"type":"message_stop"}"#,
+    ]
+    .iter()
+    .map(|data| {
+        let kind: Value = serde_json::from_str(data).unwrap();
+        format!("event: {}\ndata: {data}\n\n", kind["type"].as_str().unwrap())
+    })
+    .collect()
+}
+
+fn anthropic_server() -> MockLlm {
+    MockLlm::start(|r| {
+        if r.header("x-api-key") != Some(TOKEN) || r.header("authorization").is_some() {
+            return MockResponse::json(
+                401,
+                r#"{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}}"#,
+            );
+        }
+        match (r.method.as_str(), r.path.as_str()) {
+            ("GET", "/v1/models") => MockResponse::json(
+                200,
+                r#"{"data":[{"type":"model","id":"claude-mock","display_name":"Claude Mock"}],"has_more":false}"#,
+            ),
+            ("POST", "/v1/messages")
+                if r.header("anthropic-version").is_some()
+                    && r.json()["max_tokens"].is_u64()
+                    && stream_requested(r) =>
+            {
+                MockResponse::sse(anthropic_sse())
+            }
+            _ => not_found(),
+        }
+    })
+}
+
+#[test]
+fn an_anthropic_server_is_detected_from_its_messages_url_or_its_base() {
+    let mock = anthropic_server();
+    let mut sidecar = Sidecar::spawn();
+    for url in [mock.url("/v1/messages"), mock.url("")] {
+        let result = detect(&mut sidecar, json!({"url": url, "token": TOKEN}));
+        let best = &result["candidates"][0];
+        assert_eq!(best["api"], "anthropic-messages", "{url}: {result:#}");
+        assert_eq!(best["preset"], "anthropic");
+        assert_eq!(
+            best["settings"]["customEngineServer"],
+            mock.url("/v1/messages")
+        );
+        assert_eq!(
+            best["settings"]["customEngineResponseFormat"],
+            "$.delta.text"
+        );
+        assert_eq!(best["settings"]["tokenHeader"], "x-api-key");
+        assert_eq!(custom_fields(best)["model"], "claude-mock");
+        assert_eq!(best["sampleText"], "Hi there");
+        assert!(!tried_text(&result).contains(TOKEN), "{result:#}");
+        assert_eq!(complete_with(&mut sidecar, &best["settings"]), "Hi there");
+    }
+}
+
+fn ollama_line(text: &str, done: bool) -> String {
+    format!(
+        "{}\n",
+        json!({"model": "llama-mock:latest", "message": {"role": "assistant", "content": text}, "done": done})
+    )
+}
+
+#[test]
+fn an_ollama_server_is_detected_with_its_native_ndjson_api_first() {
+    let mock = MockLlm::start(|r| match (r.method.as_str(), r.path.as_str()) {
+        ("GET", "/api/tags") => MockResponse::json(
+            200,
+            r#"{"models":[{"name":"llama-mock:latest","model":"llama-mock:latest","size":1}]}"#,
+        ),
+        ("POST", "/api/chat") if r.json()["model"] == "llama-mock:latest" => MockResponse::new(200)
+            .content_type("application/x-ndjson")
+            .piece(ollama_line("Hey", false))
+            .piece(ollama_line(" you", false))
+            .piece(ollama_line("", true)),
+        ("POST", "/api/chat") => MockResponse::json(404, r#"{"error":"model not found"}"#),
+        ("POST", "/v1/chat/completions") if r.json()["model"] == "llama-mock:latest" => {
+            MockResponse::sse(openai_sse(&["Hey", " you"]))
+        }
+        _ => not_found(),
+    });
+    let mut sidecar = Sidecar::spawn();
+    let result = detect(&mut sidecar, json!({"url": mock.url("/")}));
+    let candidates = result["candidates"].as_array().unwrap();
+    assert_eq!(candidates.len(), 2, "{result:#}");
+    let best = &candidates[0];
+    assert_eq!(best["api"], "ollama-chat");
+    assert_eq!(best["preset"], "ollama");
+    assert_eq!(best["responseType"], "NDJSON");
+    assert_eq!(
+        best["settings"]["customEngineServer"],
+        mock.url("/api/chat")
+    );
+    assert_eq!(
+        best["settings"]["customEngineResponseFormat"],
+        "$.message.content"
+    );
+    assert_eq!(candidates[1]["api"], "openai-chat");
+    let probe = mock
+        .requests()
+        .into_iter()
+        .find(|r| is_post(r, "/api/chat"))
+        .unwrap();
+    assert_eq!(probe.json()["options"]["num_predict"], 16);
+    assert_eq!(complete_with(&mut sidecar, &best["settings"]), "Hey you");
+}
+
+#[test]
+fn a_server_that_refuses_streaming_gets_non_streamed_json_settings() {
+    let mock = MockLlm::start(|r| match (r.method.as_str(), r.path.as_str()) {
+        ("GET", "/v1/models") => MockResponse::json(200, r#"{"data":[{"id":"plain"}]}"#),
+        ("POST", "/v1/chat/completions") if stream_requested(r) => MockResponse::json(
+            400,
+            r#"{"error":{"message":"stream is not supported by this server"}}"#,
+        ),
+        ("POST", "/v1/chat/completions") => MockResponse::json(200, openai_message("Fine.")),
+        _ => not_found(),
+    });
+    let mut sidecar = Sidecar::spawn();
+    let result = detect(
+        &mut sidecar,
+        json!({"url": mock.url("/v1/chat/completions")}),
+    );
+    let best = &result["candidates"][0];
+    assert_eq!(best["responseType"], "JSON", "{result:#}");
+    assert_eq!(best["settings"]["customEngineResponseFormat"], MESSAGE_PATH);
+    assert_eq!(custom_fields(best)["stream"], false);
+    let refused = result["tried"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["status"] == 400)
+        .expect("the refused streaming probe is listed");
+    assert!(
+        refused["outcome"]
+            .as_str()
+            .unwrap()
+            .contains("stream is not supported"),
+        "{refused}"
+    );
+    assert_eq!(complete_with(&mut sidecar, &best["settings"]), "Fine.");
+}
+
+#[test]
+fn a_server_that_needs_a_model_from_its_list_gets_that_model() {
+    let mock = MockLlm::start(|r| match (r.method.as_str(), r.path.as_str()) {
+        ("GET", "/v1/models") => MockResponse::json(
+            200,
+            r#"{"data":[{"id":"text-embedding-small"},{"id":"only-this-model"},{"id":"other"}]}"#,
+        ),
+        ("POST", "/v1/chat/completions") if r.json()["model"] == "only-this-model" => {
+            MockResponse::sse(openai_sse(&["Yes", "."]))
+        }
+        ("POST", "/v1/chat/completions") => {
+            MockResponse::json(404, r#"{"error":{"message":"The model does not exist"}}"#)
+        }
+        _ => not_found(),
+    });
+    let mut sidecar = Sidecar::spawn();
+    let result = detect(&mut sidecar, json!({"url": mock.url("/v1")}));
+    let best = &result["candidates"][0];
+    assert_eq!(
+        custom_fields(best)["model"],
+        "only-this-model",
+        "{result:#}"
+    );
+    assert_eq!(
+        best["models"],
+        json!(["text-embedding-small", "only-this-model", "other"])
+    );
+    assert_eq!(complete_with(&mut sidecar, &best["settings"]), "Yes.");
+}
+
+#[test]
+fn a_server_without_a_model_list_is_detected_by_trying_each_shape_within_the_budget() {
+    let mock = MockLlm::start(|r| {
+        if is_post(r, "/v1/chat/completions") {
+            MockResponse::sse(openai_sse(&["No", " list"]))
+        } else {
+            not_found()
+        }
+    });
+    let mut sidecar = Sidecar::spawn();
+    let result = detect(&mut sidecar, json!({"url": mock.url("")}));
+    let candidates = result["candidates"].as_array().unwrap();
+    assert_eq!(candidates.len(), 1, "{result:#}");
+    assert_eq!(candidates[0]["api"], "openai-chat");
+    assert_eq!(custom_fields(&candidates[0]), json!({"stream": true}));
+    let tried = result["tried"].as_array().unwrap();
+    assert_eq!(
+        tried[0]["request"],
+        format!("GET {}", mock.url("/v1/models"))
+    );
+    assert_eq!(tried[0]["status"], 404);
+    // Every request is listed, and there were no more than the default budget.
+    let sent = mock.requests().len();
+    assert_eq!(tried.len(), sent);
+    assert!(sent <= 10, "{sent} requests");
+    assert!(
+        tried
+            .iter()
+            .any(|t| t["request"].as_str().unwrap().contains("/v1/messages"))
+    );
+    assert!(
+        tried
+            .iter()
+            .any(|t| t["request"].as_str().unwrap().contains("/api/chat"))
+    );
+    assert_eq!(
+        complete_with(&mut sidecar, &candidates[0]["settings"]),
+        "No list"
+    );
+}
+
+#[test]
+fn the_text_path_is_found_from_the_events_when_the_shape_puts_it_elsewhere() {
+    let mock = MockLlm::start(|r| {
+        if is_post(r, "/v1/chat/completions") {
+            let events: String = ["Odd", " path"]
+                .iter()
+                .map(|t| sse_event(&json!({"id": "x", "output": {"text": t}}).to_string()))
+                .collect();
+            MockResponse::sse(events + &sse_event("[DONE]"))
+        } else {
+            not_found()
+        }
+    });
+    let mut sidecar = Sidecar::spawn();
+    let result = detect(
+        &mut sidecar,
+        json!({"url": mock.url("/v1/chat/completions")}),
+    );
+    let best = &result["candidates"][0];
+    assert_eq!(
+        best["settings"]["customEngineResponseFormat"], "$.output.text",
+        "{result:#}"
+    );
+    assert_eq!(best["sampleText"], "Odd path");
+    assert!(
+        tried_text(&result).contains("no_match") || tried_text(&result).contains("matched nothing"),
+        "{result:#}"
+    );
+    assert_eq!(complete_with(&mut sidecar, &best["settings"]), "Odd path");
+}
+
+#[test]
+fn max_requests_bounds_the_detection_and_nothing_found_is_a_result() {
+    let mock = MockLlm::always(not_found());
+    let mut sidecar = Sidecar::spawn();
+    let result = detect(&mut sidecar, json!({"url": mock.url(""), "maxRequests": 2}));
+    assert_eq!(result["candidates"], json!([]));
+    assert_eq!(mock.requests().len(), 2);
+    let tried = result["tried"].as_array().unwrap();
+    assert!(
+        tried.iter().any(|t| t["outcome"]
+            .as_str()
+            .unwrap()
+            .contains("limit of 2 requests")),
+        "{result:#}"
+    );
+}
+
+#[test]
+fn a_redirect_to_another_host_is_not_followed_and_the_token_stays_home() {
+    let other = MockLlm::always(MockResponse::json(200, r#"{"data":[{"id":"stolen"}]}"#));
+    let target = other.url("/v1/models");
+    let mock = MockLlm::start(move |r| match r.path.as_str() {
+        "/v1/models" => MockResponse::new(307).header("Location", &target),
+        _ => not_found(),
+    });
+    let mut sidecar = Sidecar::spawn();
+    let result = detect(&mut sidecar, json!({"url": mock.url(""), "token": TOKEN}));
+    assert_eq!(other.requests().len(), 0, "{result:#}");
+    assert_eq!(result["tried"][0]["status"], 307);
+    assert!(!tried_text(&result).contains(TOKEN));
+}
+
+#[test]
+fn cancel_ends_a_detection() {
+    let mock = MockLlm::always(MockResponse::new(200).then_hang());
+    let mut sidecar = Sidecar::spawn();
+    let id = sidecar.request("llm/detect", json!({"url": mock.url("")}));
+    mock.wait_for_requests(1, WAIT);
+    sidecar.cancel(&id);
+    sidecar.wait_response(&id, WAIT).expect_code(CANCELLED);
+    assert_eq!(mock.requests().len(), 1);
+}
+
+#[test]
+fn detect_params_are_checked() {
+    let mut sidecar = Sidecar::spawn();
+    let id = sidecar.request("llm/detect", json!({"token": 5, "maxRequests": 0}));
+    let error = sidecar
+        .wait_response(&id, WAIT)
+        .expect_code(INVALID_PARAMS)
+        .clone();
+    let fields: Vec<(String, String)> = problems(&error["data"]);
+    let names: Vec<&str> = fields.iter().map(|(f, _)| f.as_str()).collect();
+    assert!(
+        names.contains(&"url") && names.contains(&"token") && names.contains(&"maxRequests"),
+        "{error:#}"
+    );
+}
+
+#[test]
+fn models_lists_the_servers_models_for_settings() {
+    let openai = openai_server();
+    let ollama = MockLlm::start(|r| match r.path.as_str() {
+        "/api/tags" => {
+            MockResponse::json(200, r#"{"models":[{"name":"a:latest"},{"name":"b:7b"}]}"#)
+        }
+        _ => not_found(),
+    });
+    let none = MockLlm::always(not_found());
+    let mut sidecar = Sidecar::spawn();
+    let ask = |sidecar: &mut Sidecar, settings: Value| {
+        let id = sidecar.request("llm/models", json!({"settings": settings}));
+        sidecar.wait_response(&id, WAIT)
+    };
+    let reply = ask(
+        &mut sidecar,
+        json!({"customEngineServer": openai.url("/v1/chat/completions"), "customEngineToken": TOKEN}),
+    );
+    assert_eq!(reply.result()["models"], json!(["gpt-mock"]));
+    let reply = ask(
+        &mut sidecar,
+        json!({"customEngineServer": ollama.url("/api/chat")}),
+    );
+    assert_eq!(reply.result()["models"], json!(["a:latest", "b:7b"]));
+    assert_eq!(ollama.requests()[0].path, "/api/tags");
+    let reply = ask(
+        &mut sidecar,
+        json!({"customEngineServer": none.url("/v1/chat/completions")}),
+    );
+    let error = reply.expect_code(REQUEST_FAILED);
+    assert_eq!(error["data"]["kind"], "no_model_list", "{error:#}");
+}
+
+#[test]
+fn the_detect_command_prints_the_best_settings_without_the_token() {
+    let mock = openai_server();
+    let output = Command::new(env!("CARGO_BIN_EXE_llm-sidecar"))
+        .args(["detect", &mock.url("")])
+        .env("LLM_SIDECAR_TOKEN", TOKEN)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run llm-sidecar detect");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
+    let settings: Value = serde_json::from_str(&stdout).expect("stdout is the settings JSON");
+    assert_eq!(
+        settings["customEngineServer"],
+        mock.url("/v1/chat/completions")
+    );
+    assert_eq!(settings["customEngineResponseFormat"], DELTA_PATH);
+    assert!(settings.get("customEngineToken").is_none());
+    assert!(
+        stderr.contains("GET ") && stderr.contains("/v1/models"),
+        "{stderr}"
+    );
+    assert!(!stdout.contains(TOKEN) && !stderr.contains(TOKEN));
+}
+
+#[test]
+fn a_server_that_ignores_stream_true_gets_the_json_it_really_sends() {
+    let mock = MockLlm::start(|r| match (r.method.as_str(), r.path.as_str()) {
+        ("POST", "/v1/chat/completions") => MockResponse::json(200, openai_message("Plain answer")),
+        _ => not_found(),
+    });
+    let mut sidecar = Sidecar::spawn();
+    let result = detect(
+        &mut sidecar,
+        json!({"url": mock.url("/v1/chat/completions")}),
+    );
+    let best = &result["candidates"][0];
+    assert_eq!(best["responseType"], "JSON", "{result:#}");
+    assert_eq!(best["settings"]["customEngineResponseType"], "JSON");
+    assert_eq!(best["settings"]["customEngineResponseFormat"], MESSAGE_PATH);
+    assert_eq!(best["sampleText"], "Plain answer");
+    assert_eq!(
+        complete_with(&mut sidecar, &best["settings"]),
+        "Plain answer"
+    );
+}
