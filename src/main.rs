@@ -73,7 +73,9 @@ fn main() -> ExitCode {
     };
     let code = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
-            let exit = runtime.block_on(rpc::serve(tokio::io::stdin(), rpc::stdout()));
+            // Inside the runtime: a non-blocking stdout registers with its reactor.
+            let exit =
+                runtime.block_on(async { rpc::serve(tokio::io::stdin(), rpc::stdout()).await });
             tracing::debug!(?exit, "server loop ended");
             log.finish();
             // stdin is read on a blocking thread that cannot be interrupted:
