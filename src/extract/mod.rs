@@ -16,6 +16,7 @@
 
 pub mod dialect;
 mod errors;
+mod fast;
 mod paths;
 pub mod suggest;
 pub mod surrogates;
@@ -25,8 +26,11 @@ pub use paths::{CompiledPath, DEFAULT_JSON_PATH, DEFAULT_STREAM_PATH, PathError}
 
 use serde_json::Value;
 
+use std::sync::LazyLock;
+
 use self::errors::top_level_error;
-use self::paths::{DEFAULT_PATHS, Selected, collect_strings};
+use self::fast::{Found, Plan};
+use self::paths::{DEFAULT_PATHS, DEFAULT_SIMPLE_PATHS, Selected, collect_strings};
 use self::suggest::Suggestion;
 use self::surrogates::{Joiner, parse_lenient};
 use crate::decode::{Event, ResponseType};
@@ -101,6 +105,9 @@ pub struct Extractor {
     /// The first `choices[0].index` seen, and a different one seen after it.
     choice_index: Option<u64>,
     other_choice_index: Option<u64>,
+    /// How the common event is read without a `Value` ([`fast`]); `None`
+    /// when a configured path is not simple.
+    fast: Option<Plan>,
 }
 
 #[derive(Debug)]
@@ -122,6 +129,17 @@ const KEPT_BYTES: usize = 512 * 1024;
 impl Extractor {
     /// An extractor with these paths (`None`: the defaults; no reasoning).
     pub fn new(content: Option<&CompiledPath>, reasoning: Option<&CompiledPath>) -> Self {
+        static DEFAULT_PLAN: LazyLock<Option<Plan>> =
+            LazyLock::new(|| Plan::new(None, None, None, DEFAULT_SIMPLE_PATHS));
+        let fast = match (content, reasoning) {
+            (None, None) => DEFAULT_PLAN.clone(),
+            _ => Plan::new(
+                content.map(|p| &p.path),
+                content.map(|p| p.normalized.as_str()),
+                reasoning.map(|p| (&p.path, p.normalized.as_str())),
+                DEFAULT_SIMPLE_PATHS,
+            ),
+        };
         let positional = content.is_none_or(|p| p.normalized.contains("choices[0]"));
         let content = match content {
             Some(path) => ContentPath::Configured(path.clone()),
@@ -145,6 +163,7 @@ impl Extractor {
             content_joiner: Joiner::default(),
             reasoning_joiner: Joiner::default(),
             secrets: Secrets::default(),
+            fast,
         }
     }
 
@@ -215,8 +234,12 @@ impl Extractor {
         if data.trim() == "[DONE]" {
             return Outcome::Done;
         }
+        let is_error = event_type.eq_ignore_ascii_case("error");
+        if !is_error && let Some(outcome) = self.fast_event(data) {
+            return outcome;
+        }
         let parsed = parse_lenient(data);
-        if event_type.eq_ignore_ascii_case("error") {
+        if is_error {
             let provider_message = parsed
                 .as_ref()
                 .and_then(provider_message)
@@ -231,6 +254,48 @@ impl Extractor {
             Some(value) => self.json_event(&value, data),
             None => self.text_event(data),
         }
+    }
+
+    /// [`Self::json_event`] for an event [`fast`] can read without a `Value`,
+    /// with the very same effects; `None` (and nothing changed) otherwise.
+    fn fast_event(&mut self, data: &str) -> Option<Outcome> {
+        let scanned = self.fast.as_ref()?.scan(data)?;
+        let (selected, content) = match scanned.content {
+            Found::Str(text) => (Selected::Text, text),
+            Found::Null => (Selected::Text, "".into()),
+            Found::Absent => (Selected::Nothing, "".into()),
+            _ => (Selected::NonText, "".into()),
+        };
+        if !self.matched && selected != Selected::Text {
+            // The event would be kept, as a `Value`, for suggestions.
+            return None;
+        }
+        self.count(data, true);
+        match selected {
+            Selected::Text => self.matched = true,
+            Selected::NonText => self.non_text_events += 1,
+            Selected::Nothing => {}
+        }
+        let mut pieces = Pieces {
+            content: content.into_owned(),
+            reasoning: String::new(),
+        };
+        if let Found::Str(text) = scanned.reasoning {
+            pieces.reasoning = text.into_owned();
+        }
+        self.content_joiner.join(&mut pieces.content);
+        self.reasoning_joiner.join(&mut pieces.reasoning);
+        if let Some(reason) = scanned
+            .finish_reason
+            .filter(|r| !r.is_empty() && *r != "null")
+        {
+            self.finish_reason = Some(reason.into_owned());
+        }
+        if self.positional {
+            self.note_index(scanned.choice_index);
+        }
+        self.kept = Vec::new();
+        Some(Outcome::Text(pieces))
     }
 
     /// Lines outside the SSE grammar: a bare JSON error is a stream error, any
@@ -311,7 +376,11 @@ impl Extractor {
     }
 
     fn note_choice_index(&mut self, value: &Value) {
-        let Some(index) = value.pointer("/choices/0/index").and_then(Value::as_u64) else {
+        self.note_index(value.pointer("/choices/0/index").and_then(Value::as_u64));
+    }
+
+    fn note_index(&mut self, index: Option<u64>) {
+        let Some(index) = index else {
             return;
         };
         match self.choice_index {

@@ -82,10 +82,6 @@ fn chunk_frame(prefix: &[u8], seq: u64, kind: ChunkKind, text: &str) -> Bytes {
         ChunkKind::Content => &br#","kind":"content"}}"#[..],
         ChunkKind::Reasoning => &br#","kind":"reasoning"}}"#[..],
     };
-    // Escaping adds 2 bytes of quotes, and more only for quotes, backslashes
-    // and control characters: rare enough for a reallocation.
-    let mut frame = Vec::with_capacity(prefix.len() + 20 + 9 + text.len() + 2 + kind.len());
-    frame.extend_from_slice(prefix);
     let mut digits = [0u8; 20];
     let mut at = digits.len();
     let mut n = seq;
@@ -97,8 +93,15 @@ fn chunk_frame(prefix: &[u8], seq: u64, kind: ChunkKind, text: &str) -> Bytes {
             break;
         }
     }
+    // Exactly the frame's size when the text needs no escapes (quotes,
+    // backslashes and control characters are rare enough for a
+    // reallocation), so the buffer becomes the `Bytes` without another one.
+    const TEXT: &[u8] = br#","text":"#;
+    let len = prefix.len() + (digits.len() - at) + TEXT.len() + text.len() + 2 + kind.len();
+    let mut frame = Vec::with_capacity(len);
+    frame.extend_from_slice(prefix);
     frame.extend_from_slice(&digits[at..]);
-    frame.extend_from_slice(br#","text":"#);
+    frame.extend_from_slice(TEXT);
     // Writing a string into a Vec cannot fail.
     serde_json::to_writer(&mut frame, text).expect("serialisable text");
     frame.extend_from_slice(kind);
