@@ -792,16 +792,23 @@ fn main() -> ExitCode {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(3);
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let port = listener.local_addr().unwrap().port();
+    // A listen backlog for 256 simultaneous connects (the default 128 drops SYNs, whose
+    // retransmission adds a whole second to some streams' first chunk).
+    let (port_tx, port_rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap()
-            .block_on(async move { serve(TcpListener::from_std(listener).unwrap()).await });
+            .block_on(async move {
+                let socket = tokio::net::TcpSocket::new_v4().unwrap();
+                socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+                let listener = socket.listen(1024).unwrap();
+                port_tx.send(listener.local_addr().unwrap().port()).unwrap();
+                serve(listener).await
+            });
     });
+    let port = port_rx.recv().unwrap();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
