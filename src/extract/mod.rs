@@ -167,6 +167,13 @@ impl Extractor {
         }
     }
 
+    /// The same extractor without the fast path, to compare the two.
+    #[cfg(test)]
+    fn without_fast_path(mut self) -> Self {
+        self.fast = None;
+        self
+    }
+
     /// Keeps `secrets` out of the samples and suggestions this extractor reports.
     pub fn with_secrets(mut self, secrets: &Secrets) -> Self {
         self.secrets = secrets.clone();
@@ -615,5 +622,205 @@ mod tests {
         x.apply(&data(r#"{"choices":[],"usage":{"total_tokens":3}}"#));
         assert_eq!(x.finish_reason(), Some("stop"));
         assert_eq!(x.take_usage(), Some(serde_json::json!({"total_tokens":3})));
+    }
+
+    /// Runs `events` through the extractor with and without the fast path;
+    /// everything it reports must be the same.
+    fn same_with_and_without_fast_path(
+        content: Option<&CompiledPath>,
+        reasoning: Option<&CompiledPath>,
+        events: &[Event],
+        response_type: ResponseType,
+        what: &str,
+    ) {
+        let mut fast = Extractor::new(content, reasoning);
+        let mut slow = Extractor::new(content, reasoning).without_fast_path();
+        for (i, event) in events.iter().enumerate() {
+            assert_eq!(
+                fast.apply(event),
+                slow.apply(event),
+                "{what}: event {i}: {event:?}"
+            );
+        }
+        assert_eq!(fast.flush(), slow.flush(), "{what}: flush");
+        assert_eq!(
+            fast.finish_reason(),
+            slow.finish_reason(),
+            "{what}: finish_reason"
+        );
+        assert_eq!(fast.take_usage(), slow.take_usage(), "{what}: usage");
+        assert_eq!(
+            fast.verdict(response_type),
+            slow.verdict(response_type),
+            "{what}: verdict"
+        );
+        assert_eq!(
+            fast.mixed_choices(response_type),
+            slow.mixed_choices(response_type),
+            "{what}: mixed choices"
+        );
+    }
+
+    fn path_sets() -> Vec<(Option<CompiledPath>, Option<CompiledPath>)> {
+        let c = |p: &str| Some(CompiledPath::compile(p).unwrap());
+        vec![
+            (None, None),
+            (c("$.choices[0].delta.content"), None),
+            (c("$.choices[0].message.content"), None),
+            (c("$['choices'][0]['delta']"), None),
+            (c("$.choices[1].delta.content"), None),
+            (c("$.delta.text"), None),
+            (c("$.response"), None),
+            (c("$.message.content"), None),
+            (None, c("$.choices[0].delta.reasoning_content")),
+            (
+                c("$.choices[0].delta.content"),
+                c("$.choices[0].delta.reasoning"),
+            ),
+            (c("$.choices[*].delta.content"), None),
+            (c("$.choices[-1].delta.content"), None),
+        ]
+    }
+
+    #[test]
+    fn the_fast_path_changes_nothing_on_tricky_events() {
+        let docs = [
+            r#"{"choices":[{"index":0,"delta":{"content":"a"},"finish_reason":null}]}"#,
+            r#"{"choices":[{"index":1,"delta":{"content":"b"}}]}"#,
+            r#"{"choices":[{"index":-1,"delta":{"content":"c"}}]}"#,
+            r#"{"choices":[{"index":1.0,"delta":{"content":"c"}}]}"#,
+            r#"{"choices":[{"delta":{"content":"x","content":"y"}}],"choices":[{"delta":{"content":"z"}}]}"#,
+            r#"{"choices":[{"delta":{"content":"x"}}],"choices":{"0":{"delta":{"content":"y"},"finish_reason":"obj"}}}"#,
+            r#"{"choices":[{"delta":{"content":null}}]}"#,
+            r#"{"choices":[{"delta":{"content":7}}]}"#,
+            r#"{"choices":[{"delta":{"content":["a"]}}]}"#,
+            r#"{"choices":[{"delta":{"content":"esc \" \n \u00e9 \ud83d\udc4b"}}]}"#,
+            r#"{"choices":[{"delta":{"content":"lone \ud83d"}}]}"#,
+            r#"{"choices":[{"delta":{"content":"\udc4b end"}}]}"#,
+            r#"{"x":"\ud800","choices":[{"delta":{"content":"other field lone"}}]}"#,
+            "{\"choices\":[{\"delta\":{\"content\":\"marker \u{FDD0}d83d here\"}}]}",
+            r#"{"choices":[{"delta":{"content":"n"}}],"big":1e400}"#,
+            r#"{"choices":[{"delta":{"content":"n"}}],"neg":-0.0,"u":18446744073709551615,"i":-9223372036854775808}"#,
+            r#"{"choices":[{"delta":{"content":"trailing"}}]}   "#,
+            r#"{"choices":[{"delta":{"content":"garbage"}}]} x"#,
+            r#"{"error":null,"choices":[{"delta":{"content":"e0"}}]}"#,
+            r#"{"error":false,"choices":[{"delta":{"content":"e1"}}]}"#,
+            r#"{"error":"","choices":[{"delta":{"content":"e2"}}]}"#,
+            r#"{"error":{},"choices":[{"delta":{"content":"e3"}}]}"#,
+            r#"{"error":0,"choices":[{"delta":{"content":"e4"}}]}"#,
+            r#"{"error":{"message":"boom"},"choices":[{"delta":{"content":"e5"}}]}"#,
+            r#"{"usage":null,"choices":[{"delta":{"content":"u0"}}]}"#,
+            r#"{"usage":5,"usageMetadata":{"t":1},"choices":[{"delta":{"content":"u1"}}]}"#,
+            r#"{"usageMetadata":{"t":2},"choices":[]}"#,
+            r#"{"choices":[],"usage":{"total_tokens":3}}"#,
+            r#"{"choices":[{"delta":{},"finish_reason":"stop"}]}"#,
+            r#"{"choices":[{"delta":{},"finish_reason":"null"}]}"#,
+            r#"{"choices":[{"delta":{},"finish_reason":""}],"done_reason":"x"}"#,
+            r#"{"candidates":[{"finishReason":"STOP","content":{"parts":[{"text":"g"}]}}]}"#,
+            r#"{"delta":{"stop_reason":"end_turn","text":"t"}}"#,
+            r#"{"message":{"content":"olla"},"done_reason":"stop","done":true}"#,
+            r#"{"response":"gen"}"#,
+            r#"{"content":[{"type":"text","text":"full"}]}"#,
+            r#"{"choices":[{"message":{"content":"m"}}]}"#,
+            r#"{"choices":[{"delta":{"reasoning_content":"think","content":""}}]}"#,
+            r#"{"choices":[{"delta":{"reasoning":"r","content":"c"}}]}"#,
+            r#"{"$serde_json::private::RawValue":"{\"choices\":[]}"}"#,
+            r#"["choices"]"#,
+            r#"[{"error":"in array"}]"#,
+            r#""just a string""#,
+            "42",
+            "null",
+            "plain text",
+            r#"{"choices":[{"delta":{"content":"a"}}"#,
+            r#"{"choices":[{"delta":{"content":"after"}}]}"#,
+        ];
+        let message = |d: &str| data(d);
+        let error_typed = |d: &str| Event::Data {
+            event_type: "error".into(),
+            data: d.into(),
+        };
+        // Each document alone, then all of them in order, in both orders.
+        for (content, reasoning) in path_sets() {
+            let what = format!(
+                "{:?} / {:?}",
+                content.as_ref().map(|p| &p.source),
+                reasoning.as_ref().map(|p| &p.source)
+            );
+            for d in docs {
+                same_with_and_without_fast_path(
+                    content.as_ref(),
+                    reasoning.as_ref(),
+                    &[
+                        message(d),
+                        message(r#"{"choices":[{"delta":{"content":"z"}}]}"#),
+                    ],
+                    ResponseType::Sse,
+                    &format!("{what}: {d}"),
+                );
+            }
+            let mut all: Vec<Event> = docs.iter().map(|d| message(d)).collect();
+            all.push(error_typed(r#"{"error":{"message":"typed"}}"#));
+            same_with_and_without_fast_path(
+                content.as_ref(),
+                reasoning.as_ref(),
+                &all,
+                ResponseType::Sse,
+                &what,
+            );
+            all.reverse();
+            same_with_and_without_fast_path(
+                content.as_ref(),
+                reasoning.as_ref(),
+                &all,
+                ResponseType::Json,
+                &what,
+            );
+        }
+    }
+
+    #[test]
+    fn the_fast_path_changes_nothing_on_the_captured_provider_responses() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+        let mut bodies = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            let response_type = if name.ends_with(".sse") {
+                ResponseType::Sse
+            } else if name.ends_with(".ndjson") {
+                ResponseType::Ndjson
+            } else if name.ends_with(".json")
+                && !name.ends_with(".meta.json")
+                && name != "INDEX.json"
+            {
+                ResponseType::Json
+            } else {
+                continue;
+            };
+            let body = std::fs::read(&path).unwrap();
+            let mut decoder = crate::decode::BodyDecoder::new(response_type, 1 << 24, 1 << 26);
+            let mut events = Vec::new();
+            let _ = decoder.feed(&body, &mut events);
+            let _ = decoder.finish(&mut events);
+            let meta = path.with_extension("meta.json");
+            let configured = std::fs::read_to_string(meta)
+                .ok()
+                .and_then(|m| serde_json::from_str::<Value>(&m).ok())
+                .and_then(|m| m["jsonpath"].as_str().map(str::to_owned))
+                .and_then(|p| CompiledPath::compile(&p).ok());
+            let mut sets = path_sets();
+            sets.push((configured, None));
+            for (content, reasoning) in &sets {
+                same_with_and_without_fast_path(
+                    content.as_ref(),
+                    reasoning.as_ref(),
+                    &events,
+                    decoder.response_type(),
+                    &format!("{name} with {:?}", content.as_ref().map(|p| &p.source)),
+                );
+            }
+            bodies += 1;
+        }
+        assert!(bodies >= 50, "{bodies} bodies");
     }
 }
