@@ -18,7 +18,9 @@
 //! and the event takes the general path; see `Extractor::fast_event`.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::{Arc, LazyLock, Mutex};
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json_path::JsonPath;
@@ -88,6 +90,40 @@ pub(crate) struct Plan {
     usage_metadata: usize,
     finish: [usize; 4],
     choice_index: usize,
+}
+
+/// The plan for these configured paths (`None`: the defaults), made once per
+/// distinct pair of paths: settings arrive, and are compiled, with every
+/// request, and checking a path against the parser costs as much again.
+pub(crate) fn plan_for(
+    content: Option<&super::CompiledPath>,
+    reasoning: Option<&super::CompiledPath>,
+) -> Option<Arc<Plan>> {
+    /// Distinct pairs of paths remembered (an IDE uses a handful).
+    const REMEMBERED: usize = 64;
+    /// The normalized content and reasoning paths.
+    type Key = (Option<String>, Option<String>);
+    static PLANS: LazyLock<Mutex<HashMap<Key, Option<Arc<Plan>>>>> = LazyLock::new(Mutex::default);
+    let key = (
+        content.map(|p| p.normalized.clone()),
+        reasoning.map(|p| p.normalized.clone()),
+    );
+    let mut plans = PLANS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(plan) = plans.get(&key) {
+        return plan.clone();
+    }
+    let plan = Plan::new(
+        content.map(|p| &p.path),
+        content.map(|p| p.normalized.as_str()),
+        reasoning.map(|p| (&p.path, p.normalized.as_str())),
+        super::paths::DEFAULT_SIMPLE_PATHS,
+    )
+    .map(Arc::new);
+    if plans.len() >= REMEMBERED {
+        plans.clear();
+    }
+    plans.insert(key, plan.clone());
+    plan
 }
 
 /// What one walk found.

@@ -26,11 +26,11 @@ pub use paths::{CompiledPath, DEFAULT_JSON_PATH, DEFAULT_STREAM_PATH, PathError}
 
 use serde_json::Value;
 
-use std::sync::LazyLock;
+use std::sync::Arc;
 
 use self::errors::top_level_error;
 use self::fast::{Found, Plan};
-use self::paths::{DEFAULT_PATHS, DEFAULT_SIMPLE_PATHS, Selected, collect_strings};
+use self::paths::{DEFAULT_PATHS, Selected, collect_strings};
 use self::suggest::Suggestion;
 use self::surrogates::{Joiner, parse_lenient};
 use crate::decode::{Event, ResponseType};
@@ -107,7 +107,7 @@ pub struct Extractor {
     other_choice_index: Option<u64>,
     /// How the common event is read without a `Value` ([`fast`]); `None`
     /// when a configured path is not simple.
-    fast: Option<Plan>,
+    fast: Option<Arc<Plan>>,
 }
 
 #[derive(Debug)]
@@ -129,17 +129,7 @@ const KEPT_BYTES: usize = 512 * 1024;
 impl Extractor {
     /// An extractor with these paths (`None`: the defaults; no reasoning).
     pub fn new(content: Option<&CompiledPath>, reasoning: Option<&CompiledPath>) -> Self {
-        static DEFAULT_PLAN: LazyLock<Option<Plan>> =
-            LazyLock::new(|| Plan::new(None, None, None, DEFAULT_SIMPLE_PATHS));
-        let fast = match (content, reasoning) {
-            (None, None) => DEFAULT_PLAN.clone(),
-            _ => Plan::new(
-                content.map(|p| &p.path),
-                content.map(|p| p.normalized.as_str()),
-                reasoning.map(|p| (&p.path, p.normalized.as_str())),
-                DEFAULT_SIMPLE_PATHS,
-            ),
-        };
+        let fast = fast::plan_for(content, reasoning);
         let positional = content.is_none_or(|p| p.normalized.contains("choices[0]"));
         let content = match content {
             Some(path) => ContentPath::Configured(path.clone()),
