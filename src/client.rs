@@ -20,7 +20,7 @@
 //! applies) and `"none"` connects directly.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::{Client, redirect};
@@ -31,6 +31,11 @@ use crate::settings::{NetworkConfig, Proxy};
 #[derive(Debug, Default)]
 pub struct Clients {
     cache: Mutex<Cache>,
+    /// One lock per configuration being built, held during its build, so a
+    /// burst of first requests builds the client once instead of once per
+    /// request (each build reads every root certificate of the platform:
+    /// milliseconds of CPU), while other configurations are not held up.
+    building: Mutex<HashMap<Key, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 #[derive(Debug, Default)]
@@ -103,14 +108,29 @@ impl Clients {
         if let Some(client) = self.lock().lookup(&key) {
             return Ok(client);
         }
+        let building = self
+            .building
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(key.clone())
+            .or_default()
+            .clone();
+        let _building = building.lock().await;
+        if let Some(client) = self.lock().lookup(&key) {
+            return Ok(client);
+        }
         let build_key = key.clone();
-        let client = tokio::task::spawn_blocking(move || {
+        let built = tokio::task::spawn_blocking(move || {
             build(&build_key.network, build_key.connect_timeout)
         })
         .await
-        .map_err(|e| ClientError::Build(e.to_string()))??;
+        .map_err(|e| ClientError::Build(e.to_string()));
+        self.building
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&key);
         // Another request may have built the same client meanwhile: keep one.
-        Ok(self.lock().insert(key, client))
+        Ok(self.lock().insert(key, built??))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Cache> {

@@ -158,6 +158,10 @@ impl SseDecoder {
         };
         match name {
             b"data" => {
+                if self.data.is_empty() {
+                    // The usual event is one `data` line: one allocation of its size.
+                    self.data.reserve_exact(value.len() + 1);
+                }
                 self.data.push_str(&String::from_utf8_lossy(value));
                 self.data.push('\n');
                 self.check_size(self.data.len())?;

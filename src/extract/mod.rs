@@ -16,6 +16,7 @@
 
 pub mod dialect;
 mod errors;
+mod fast;
 mod paths;
 pub mod suggest;
 pub mod surrogates;
@@ -25,7 +26,10 @@ pub use paths::{CompiledPath, DEFAULT_JSON_PATH, DEFAULT_STREAM_PATH, PathError}
 
 use serde_json::Value;
 
+use std::sync::Arc;
+
 use self::errors::top_level_error;
+use self::fast::{Found, Plan};
 use self::paths::{DEFAULT_PATHS, Selected, collect_strings};
 use self::suggest::Suggestion;
 use self::surrogates::{Joiner, parse_lenient};
@@ -101,6 +105,9 @@ pub struct Extractor {
     /// The first `choices[0].index` seen, and a different one seen after it.
     choice_index: Option<u64>,
     other_choice_index: Option<u64>,
+    /// How the common event is read without a `Value` ([`fast`]); `None`
+    /// when a configured path is not simple.
+    fast: Option<Arc<Plan>>,
 }
 
 #[derive(Debug)]
@@ -122,6 +129,7 @@ const KEPT_BYTES: usize = 512 * 1024;
 impl Extractor {
     /// An extractor with these paths (`None`: the defaults; no reasoning).
     pub fn new(content: Option<&CompiledPath>, reasoning: Option<&CompiledPath>) -> Self {
+        let fast = fast::plan_for(content, reasoning);
         let positional = content.is_none_or(|p| p.normalized.contains("choices[0]"));
         let content = match content {
             Some(path) => ContentPath::Configured(path.clone()),
@@ -145,7 +153,15 @@ impl Extractor {
             content_joiner: Joiner::default(),
             reasoning_joiner: Joiner::default(),
             secrets: Secrets::default(),
+            fast,
         }
+    }
+
+    /// The same extractor without the fast path, to compare the two.
+    #[cfg(test)]
+    fn without_fast_path(mut self) -> Self {
+        self.fast = None;
+        self
     }
 
     /// Keeps `secrets` out of the samples and suggestions this extractor reports.
@@ -215,8 +231,12 @@ impl Extractor {
         if data.trim() == "[DONE]" {
             return Outcome::Done;
         }
+        let is_error = event_type.eq_ignore_ascii_case("error");
+        if !is_error && let Some(outcome) = self.fast_event(data) {
+            return outcome;
+        }
         let parsed = parse_lenient(data);
-        if event_type.eq_ignore_ascii_case("error") {
+        if is_error {
             let provider_message = parsed
                 .as_ref()
                 .and_then(provider_message)
@@ -231,6 +251,48 @@ impl Extractor {
             Some(value) => self.json_event(&value, data),
             None => self.text_event(data),
         }
+    }
+
+    /// [`Self::json_event`] for an event [`fast`] can read without a `Value`,
+    /// with the very same effects; `None` (and nothing changed) otherwise.
+    fn fast_event(&mut self, data: &str) -> Option<Outcome> {
+        let scanned = self.fast.as_ref()?.scan(data)?;
+        let (selected, content) = match scanned.content {
+            Found::Str(text) => (Selected::Text, text),
+            Found::Null => (Selected::Text, "".into()),
+            Found::Absent => (Selected::Nothing, "".into()),
+            _ => (Selected::NonText, "".into()),
+        };
+        if !self.matched && selected != Selected::Text {
+            // The event would be kept, as a `Value`, for suggestions.
+            return None;
+        }
+        self.count(data, true);
+        match selected {
+            Selected::Text => self.matched = true,
+            Selected::NonText => self.non_text_events += 1,
+            Selected::Nothing => {}
+        }
+        let mut pieces = Pieces {
+            content: content.into_owned(),
+            reasoning: String::new(),
+        };
+        if let Found::Str(text) = scanned.reasoning {
+            pieces.reasoning = text.into_owned();
+        }
+        self.content_joiner.join(&mut pieces.content);
+        self.reasoning_joiner.join(&mut pieces.reasoning);
+        if let Some(reason) = scanned
+            .finish_reason
+            .filter(|r| !r.is_empty() && *r != "null")
+        {
+            self.finish_reason = Some(reason.into_owned());
+        }
+        if self.positional {
+            self.note_index(scanned.choice_index);
+        }
+        self.kept = Vec::new();
+        Some(Outcome::Text(pieces))
     }
 
     /// Lines outside the SSE grammar: a bare JSON error is a stream error, any
@@ -311,7 +373,11 @@ impl Extractor {
     }
 
     fn note_choice_index(&mut self, value: &Value) {
-        let Some(index) = value.pointer("/choices/0/index").and_then(Value::as_u64) else {
+        self.note_index(value.pointer("/choices/0/index").and_then(Value::as_u64));
+    }
+
+    fn note_index(&mut self, index: Option<u64>) {
+        let Some(index) = index else {
             return;
         };
         match self.choice_index {
@@ -373,178 +439,4 @@ impl Extractor {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn data(d: &str) -> Event {
-        Event::Data {
-            event_type: "message".into(),
-            data: d.into(),
-        }
-    }
-
-    fn text(outcome: Outcome) -> String {
-        match outcome {
-            Outcome::Text(p) => p.content,
-            other => panic!("expected text, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn strings_append_nulls_do_not() {
-        let path = CompiledPath::compile("$.choices[0].delta.content").unwrap();
-        let mut x = Extractor::new(Some(&path), None);
-        assert_eq!(
-            text(x.apply(&data(r#"{"choices":[{"delta":{"content":null}}]}"#))),
-            ""
-        );
-        assert_eq!(
-            text(x.apply(&data(r#"{"choices":[{"delta":{"content":"Hi"}}]}"#))),
-            "Hi"
-        );
-        assert_eq!(text(x.apply(&data(r#"{"choices":[]}"#))), "");
-        assert_eq!(x.apply(&data(" [DONE] ")), Outcome::Done);
-        assert_eq!(x.verdict(ResponseType::Sse), None);
-    }
-
-    #[test]
-    fn several_matches_are_joined() {
-        let path = CompiledPath::compile("$.parts[*].text").unwrap();
-        let mut x = Extractor::new(Some(&path), None);
-        assert_eq!(
-            text(x.apply(&data(r#"{"parts":[{"text":"a"},{"x":1},{"text":"b"}]}"#))),
-            "ab"
-        );
-    }
-
-    #[test]
-    fn only_nulls_is_a_valid_empty_answer_but_nothing_is_no_match() {
-        let path = CompiledPath::compile("$.a").unwrap();
-        let mut x = Extractor::new(Some(&path), None);
-        x.apply(&data(r#"{"a":null}"#));
-        assert_eq!(x.verdict(ResponseType::Sse), None);
-        let mut y = Extractor::new(Some(&path), None);
-        y.apply(&data(r#"{"b":"x"}"#));
-        assert!(matches!(
-            y.verdict(ResponseType::Sse),
-            Some(Verdict::NoMatch { events: 1, .. })
-        ));
-    }
-
-    #[test]
-    fn a_path_that_selects_only_objects_is_no_match() {
-        let path = CompiledPath::compile("$.choices[0].delta").unwrap();
-        let mut x = Extractor::new(Some(&path), None);
-        x.apply(&data(r#"{"choices":[{"delta":{"content":"a"}}]}"#));
-        x.apply(&data(r#"{"choices":[{"delta":{"content":"b"}}]}"#));
-        match x.verdict(ResponseType::Sse) {
-            Some(Verdict::NoMatch {
-                non_text_events: 2,
-                suggestions,
-                ..
-            }) => {
-                assert_eq!(suggestions[0].path, "$.choices[0].delta.content");
-            }
-            other => panic!("{other:?}"),
-        }
-    }
-
-    #[test]
-    fn errors_in_stream() {
-        let mut x = Extractor::new(None, None);
-        let err = x.apply(&Event::Data {
-            event_type: "error".into(),
-            data: r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#
-                .into(),
-        });
-        assert!(
-            matches!(err, Outcome::Error { provider_message, .. } if provider_message == "Overloaded")
-        );
-        let err = x.apply(&data(r#"{"error":"model not found"}"#));
-        assert!(
-            matches!(err, Outcome::Error { provider_message, .. } if provider_message == "model not found")
-        );
-        let ok = x.apply(&data(
-            r#"{"error":null,"choices":[{"delta":{"content":"x"}}]}"#,
-        ));
-        assert_eq!(text(ok), "x");
-        let stray = x.apply(&Event::Stray(
-            "{\n \"error\": {\"code\": 499, \"message\": \"cancelled\"}\n}".into(),
-        ));
-        assert!(
-            matches!(stray, Outcome::Error { provider_message, .. } if provider_message == "cancelled")
-        );
-    }
-
-    #[test]
-    fn default_paths_and_raw_text() {
-        let mut x = Extractor::new(None, None);
-        assert_eq!(text(x.apply(&data("plain words"))), "plain words");
-        assert_eq!(
-            text(x.apply(&data(r#"{"choices":[{"message":{"content":"m"}}]}"#))),
-            "m"
-        );
-        let mut j = Extractor::new(None, None);
-        assert_eq!(j.content_path(ResponseType::Json), DEFAULT_JSON_PATH);
-        assert_eq!(
-            text(j.apply(&data(r#"{"choices":[{"message":{"content":"full"}}]}"#))),
-            "full"
-        );
-    }
-
-    #[test]
-    fn default_chain_covers_common_servers() {
-        let mut x = Extractor::new(None, None);
-        assert_eq!(
-            text(x.apply(&data(
-                r#"{"message":{"role":"assistant","content":"olla"},"done":false}"#
-            ))),
-            "olla"
-        );
-        assert_eq!(
-            text(x.apply(&data(r#"{"response":"gen","done":false}"#))),
-            "gen"
-        );
-        assert_eq!(
-            text(x.apply(&data(
-                r#"{"type":"content_block_delta","delta":{"type":"text_delta","text":"claude"}}"#
-            ))),
-            "claude"
-        );
-        assert_eq!(text(x.apply(&data(r#"{"type":"content_block_delta","delta":{"type":"thinking_delta","thinking":"hmm"}}"#))), "");
-        let gemini = r#"{"candidates":[{"content":{"parts":[{"text":"thought","thought":true},{"text":"answer"}]}}]}"#;
-        assert_eq!(text(x.apply(&data(gemini))), "answer");
-        // A usage-only chunk selects nothing anywhere in the chain.
-        assert_eq!(
-            text(x.apply(&data(r#"{"choices":[],"usage":{"total_tokens":1}}"#))),
-            ""
-        );
-        let mut j = Extractor::new(None, None);
-        let claude = r#"{"content":[{"type":"thinking","thinking":"x"},{"type":"text","text":"full answer"}]}"#;
-        assert_eq!(text(j.apply(&data(claude))), "full answer");
-    }
-
-    #[test]
-    fn verdicts() {
-        let x = Extractor::new(None, None);
-        assert_eq!(x.verdict(ResponseType::Sse), Some(Verdict::NoEvents));
-        let path = CompiledPath::compile("$.a").unwrap();
-        let mut y = Extractor::new(Some(&path), None);
-        y.apply(&data("not json"));
-        assert!(matches!(
-            y.verdict(ResponseType::Sse),
-            Some(Verdict::NotJson { events: 1, .. })
-        ));
-    }
-
-    #[test]
-    fn finish_reason_and_usage() {
-        let mut x = Extractor::new(None, None);
-        x.apply(&data(
-            r#"{"choices":[{"delta":{},"finish_reason":"stop"}]}"#,
-        ));
-        x.apply(&data(r#"{"choices":[],"usage":{"total_tokens":3}}"#));
-        assert_eq!(x.finish_reason(), Some("stop"));
-        assert_eq!(x.take_usage(), Some(serde_json::json!({"total_tokens":3})));
-    }
-}
+mod tests;

@@ -74,6 +74,9 @@ const DEFAULT_PATH_SOURCES: &[&str] = &[
     "$.candidates[0].content.parts[?!@.thought].text", // Gemini, without thought summaries
 ];
 
+/// The leading paths of the default chain that are simple (see [`super::fast`]).
+pub(crate) const DEFAULT_SIMPLE_PATHS: &[&str] = DEFAULT_PATH_SOURCES.split_at(5).0;
+
 pub(crate) static DEFAULT_PATHS: LazyLock<Vec<JsonPath>> = LazyLock::new(|| {
     DEFAULT_PATH_SOURCES
         .iter()

@@ -156,12 +156,51 @@ impl Encoder<Bytes> for FrameCodec {
     type Error = std::io::Error;
 
     fn encode(&mut self, body: Bytes, dst: &mut BytesMut) -> Result<(), std::io::Error> {
-        let header = format!("Content-Length: {}\r\n\r\n", body.len());
-        dst.reserve(header.len() + body.len());
-        dst.put_slice(header.as_bytes());
+        dst.reserve(HEADER_MAX + body.len());
+        let mut header = [0; HEADER_MAX];
+        let n = write_header(body.len(), &mut header);
+        dst.put_slice(&header[..n]);
         dst.put_slice(&body);
         Ok(())
     }
+}
+
+/// The longest `Content-Length: N\r\n\r\n` (N up to 20 digits).
+const HEADER_MAX: usize = 16 + 20 + 4;
+
+/// Writes the header of a `len`-byte body into `out`; returns its length.
+/// No formatting machinery and no allocation: it runs once per chunk.
+fn write_header(len: usize, out: &mut [u8; HEADER_MAX]) -> usize {
+    const NAME: &[u8] = b"Content-Length: ";
+    out[..NAME.len()].copy_from_slice(NAME);
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut n = len;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let mut end = NAME.len();
+    for &d in &digits[at..] {
+        out[end] = d;
+        end += 1;
+    }
+    out[end..end + 4].copy_from_slice(b"\r\n\r\n");
+    end + 4
+}
+
+/// Appends one whole frame (header and body) to `dst`: how the writer
+/// gathers the frames queued at one moment into a single write.
+pub fn encode_into(body: &[u8], dst: &mut Vec<u8>) {
+    let mut header = [0; HEADER_MAX];
+    let n = write_header(body.len(), &mut header);
+    dst.reserve(n + body.len());
+    dst.extend_from_slice(&header[..n]);
+    dst.extend_from_slice(body);
 }
 
 /// Where the header block ends: the first blank line (LF LF or LF CR LF).
@@ -286,5 +325,13 @@ mod tests {
             .encode(Bytes::from_static(b"{}"), &mut dst)
             .unwrap();
         assert_eq!(&dst[..], b"Content-Length: 2\r\n\r\n{}");
+        let mut out = Vec::new();
+        for len in [0, 9, 10, 115, 1_000_000] {
+            out.clear();
+            encode_into(&vec![b'x'; len], &mut out);
+            let header = format!("Content-Length: {len}\r\n\r\n");
+            assert_eq!(&out[..header.len()], header.as_bytes());
+            assert_eq!(out.len(), header.len() + len);
+        }
     }
 }

@@ -11,7 +11,6 @@ use std::collections::HashSet;
 use std::sync::{Mutex, RwLock};
 
 use bytes::Bytes;
-use serde::Serialize;
 use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -76,23 +75,74 @@ fn test_hooks() -> bool {
     cfg!(debug_assertions) && std::env::var("LLM_SIDECAR_TEST_HOOKS").is_ok_and(|v| v == "1")
 }
 
-/// `llm/chunk` params.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ChunkParams<'a> {
-    stream_id: &'a Value,
-    seq: u64,
-    text: &'a str,
-    kind: ChunkKind,
-}
-
 /// Sends each piece as an `llm/chunk` notification, when a stream id was given.
+///
+/// The frame is written by hand, as serde would write
+/// `{"jsonrpc":"2.0","method":"llm/chunk","params":{"streamId","seq","text","kind"}}`:
+/// the part up to the stream id is serialised once per stream, and each chunk
+/// is one buffer of the right size (the text escaped into it), nothing else.
 struct NotifySink {
     /// Trace frames to write before the next chunk (`"trace": true`).
     trace: Option<trace::Pending>,
-    stream_id: Option<Value>,
+    /// `{"jsonrpc":"2.0","method":"llm/chunk","params":{"streamId":<id>,"seq":`
+    prefix: Option<Vec<u8>>,
     seq: u64,
     tx: mpsc::Sender<Bytes>,
+}
+
+impl NotifySink {
+    fn new(
+        stream_id: Option<&Value>,
+        trace: Option<trace::Pending>,
+        tx: mpsc::Sender<Bytes>,
+    ) -> Self {
+        let prefix = stream_id.map(|id| {
+            let mut prefix =
+                br#"{"jsonrpc":"2.0","method":"llm/chunk","params":{"streamId":"#.to_vec();
+            // A string or a number: serialising it cannot fail.
+            serde_json::to_writer(&mut prefix, id).expect("serialisable stream id");
+            prefix.extend_from_slice(br#","seq":"#);
+            prefix
+        });
+        NotifySink {
+            trace,
+            prefix,
+            seq: 0,
+            tx,
+        }
+    }
+}
+
+/// The frame of one `llm/chunk`, after `prefix`.
+fn chunk_frame(prefix: &[u8], seq: u64, kind: ChunkKind, text: &str) -> Bytes {
+    let kind = match kind {
+        ChunkKind::Content => &br#","kind":"content"}}"#[..],
+        ChunkKind::Reasoning => &br#","kind":"reasoning"}}"#[..],
+    };
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut n = seq;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    // Exactly the frame's size when the text needs no escapes (quotes,
+    // backslashes and control characters are rare enough for a
+    // reallocation), so the buffer becomes the `Bytes` without another one.
+    const TEXT: &[u8] = br#","text":"#;
+    let len = prefix.len() + (digits.len() - at) + TEXT.len() + text.len() + 2 + kind.len();
+    let mut frame = Vec::with_capacity(len);
+    frame.extend_from_slice(prefix);
+    frame.extend_from_slice(&digits[at..]);
+    frame.extend_from_slice(TEXT);
+    // Writing a string into a Vec cannot fail.
+    serde_json::to_writer(&mut frame, text).expect("serialisable text");
+    frame.extend_from_slice(kind);
+    Bytes::from(frame)
 }
 
 impl ChunkSink for NotifySink {
@@ -100,18 +150,10 @@ impl ChunkSink for NotifySink {
         if let Some(pending) = &self.trace {
             pending.flush(&self.tx).await;
         }
-        let Some(stream_id) = &self.stream_id else {
+        let Some(prefix) = &self.prefix else {
             return;
         };
-        let frame = notification(
-            "llm/chunk",
-            &ChunkParams {
-                stream_id,
-                seq: self.seq,
-                text,
-                kind,
-            },
-        );
+        let frame = chunk_frame(prefix, self.seq, kind, text);
         self.seq += 1;
         let _ = self.tx.send(frame).await;
     }
@@ -274,12 +316,7 @@ impl Methods {
         let mut tracer = pending.clone().map(|pending| {
             trace::TraceNotifier::new(stream_id.clone(), settings.secrets.clone(), pending)
         });
-        let mut sink = NotifySink {
-            trace: pending.clone(),
-            stream_id,
-            seq: 0,
-            tx: tx.clone(),
-        };
+        let mut sink = NotifySink::new(stream_id.as_ref(), pending.clone(), tx.clone());
         let trace_sink = tracer.as_mut().map(|t| t as &mut dyn TraceSink);
         let result = self
             .engine
@@ -476,5 +513,44 @@ mod tests {
         ]);
         assert_eq!(e.data["kind"], "invalid_settings");
         assert_eq!(e.code, code::INVALID_PARAMS);
+    }
+
+    #[test]
+    fn chunk_frames_are_what_serde_would_write() {
+        use serde::Serialize;
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct ChunkParams<'a> {
+            stream_id: &'a Value,
+            seq: u64,
+            text: &'a str,
+            kind: ChunkKind,
+        }
+        let (tx, _rx) = mpsc::channel(1);
+        for id in [json!("chat-42"), json!(7), json!("q\"\\\u{1}é")] {
+            let sink = NotifySink::new(Some(&id), None, tx.clone());
+            let prefix = sink.prefix.as_deref().unwrap();
+            for (seq, kind, text) in [
+                (0, ChunkKind::Content, "Hello"),
+                (10, ChunkKind::Reasoning, ""),
+                (
+                    u64::MAX,
+                    ChunkKind::Content,
+                    "a \"quote\"\n\\ \u{7f} 👋 \u{2028}",
+                ),
+            ] {
+                let expected = notification(
+                    "llm/chunk",
+                    &ChunkParams {
+                        stream_id: &id,
+                        seq,
+                        text,
+                        kind,
+                    },
+                );
+                assert_eq!(chunk_frame(prefix, seq, kind, text), expected);
+            }
+        }
+        assert!(NotifySink::new(None, None, tx).prefix.is_none());
     }
 }

@@ -25,16 +25,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::{FutureExt, SinkExt, StreamExt};
+use futures::{FutureExt, StreamExt};
 use serde_json::{Value, json};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
-use tokio_util::codec::{FramedRead, FramedWrite};
+use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-use super::frame::{Frame, FrameCodec};
+use super::frame::{Frame, FrameCodec, encode_into};
 use super::message::{self, Incoming, RequestId, code, error, response};
 use super::methods::{self, Methods};
 
@@ -64,6 +64,10 @@ impl Exit {
 /// Frames waiting for the writer; a full queue slows producers down instead
 /// of growing without bound when the client stops reading.
 const WRITE_QUEUE: usize = 4096;
+/// The most frames gathered into one write.
+const BATCH_FRAMES: usize = 1024;
+/// The write buffer is kept between writes up to this size.
+const KEEP_BATCH_BYTES: usize = 256 * 1024;
 /// How long in-flight requests, then the writer, get to finish at the end.
 const END_GRACE: Duration = Duration::from_secs(2);
 
@@ -222,27 +226,47 @@ where
 /// The only code that writes to the output. A failed write cancels
 /// `output_gone`; what is queued after that is read and dropped, so producers
 /// never block on a dead writer.
+///
+/// Whatever is queued when the writer wakes (often every chunk of one read
+/// from the server) goes out in one write; it never waits for more.
 async fn write_frames<W: AsyncWrite + Unpin>(
     mut rx: mpsc::Receiver<Bytes>,
-    output: W,
+    mut output: W,
     output_gone: CancellationToken,
 ) {
-    let mut sink = FramedWrite::new(output, FrameCodec::default());
-    while let Some(frame) = rx.recv().await {
-        let mut written = sink.feed(frame).await;
-        // Batch whatever is already queued into one flush.
-        while written.is_ok()
-            && let Ok(frame) = rx.try_recv()
-        {
-            written = sink.feed(frame).await;
+    let mut frames = Vec::with_capacity(BATCH_FRAMES);
+    let mut batch = Vec::new();
+    while rx.recv_many(&mut frames, BATCH_FRAMES).await > 0 {
+        batch.clear();
+        for body in frames.drain(..) {
+            encode_into(&body, &mut batch);
         }
-        if let Err(e) = written.and(sink.flush().await) {
+        let written = match output.write_all(&batch).await {
+            Ok(()) => output.flush().await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = written {
             tracing::error!(error = %e, "cannot write to stdout (the client closed it); cancelling every request and exiting");
             output_gone.cancel();
             break;
         }
+        if batch.capacity() > KEEP_BATCH_BYTES {
+            // A huge response went out: do not keep its buffer.
+            batch = Vec::new();
+        }
     }
     while rx.recv().await.is_some() {}
+}
+
+/// When the last running request has ended: gives the memory the allocator
+/// keeps for reuse back to the system, so a burst of streams does not leave
+/// the process larger than it was idle (glibc keeps freed memory otherwise).
+fn release_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks the allocator's own free lists.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 async fn send(tx: &mpsc::Sender<Bytes>, frame: Bytes) {
@@ -306,11 +330,15 @@ fn spawn_request(
                 )
             });
             // The id is free again once its answer is on its way.
-            inflight
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&key);
+            let idle = {
+                let mut map = inflight.lock().unwrap_or_else(|e| e.into_inner());
+                map.remove(&key);
+                map.is_empty()
+            };
             send(&tx, frame).await;
+            if idle {
+                release_memory();
+            }
         }
         .instrument(span),
     );
