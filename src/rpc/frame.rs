@@ -173,22 +173,10 @@ const HEADER_MAX: usize = 16 + 20 + 4;
 fn write_header(len: usize, out: &mut [u8; HEADER_MAX]) -> usize {
     const NAME: &[u8] = b"Content-Length: ";
     out[..NAME.len()].copy_from_slice(NAME);
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut n = len;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    let mut end = NAME.len();
-    for &d in &digits[at..] {
-        out[end] = d;
-        end += 1;
-    }
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(len).as_bytes();
+    let end = NAME.len() + digits.len();
+    out[NAME.len()..end].copy_from_slice(digits);
     out[end..end + 4].copy_from_slice(b"\r\n\r\n");
     end + 4
 }

@@ -119,25 +119,16 @@ fn chunk_frame(prefix: &[u8], seq: u64, kind: ChunkKind, text: &str) -> Bytes {
         ChunkKind::Content => &br#","kind":"content"}}"#[..],
         ChunkKind::Reasoning => &br#","kind":"reasoning"}}"#[..],
     };
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut n = seq;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(seq).as_bytes();
     // Exactly the frame's size when the text needs no escapes (quotes,
     // backslashes and control characters are rare enough for a
     // reallocation), so the buffer becomes the `Bytes` without another one.
     const TEXT: &[u8] = br#","text":"#;
-    let len = prefix.len() + (digits.len() - at) + TEXT.len() + text.len() + 2 + kind.len();
+    let len = prefix.len() + digits.len() + TEXT.len() + text.len() + 2 + kind.len();
     let mut frame = Vec::with_capacity(len);
     frame.extend_from_slice(prefix);
-    frame.extend_from_slice(&digits[at..]);
+    frame.extend_from_slice(digits);
     frame.extend_from_slice(TEXT);
     // Writing a string into a Vec cannot fail.
     serde_json::to_writer(&mut frame, text).expect("serialisable text");
