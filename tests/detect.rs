@@ -9,14 +9,19 @@ mod common;
 
 use std::process::{Command, Stdio};
 
+use common::schema::assert_matches_methods_schema;
 use common::*;
 use serde_json::{Value, json};
 
 const TOKEN: &str = "sk-detect-secret-0123456789";
 
+/// Runs `llm/detect`; its params and result must match the published schema.
 fn detect(sidecar: &mut Sidecar, params: Value) -> Value {
+    assert_matches_methods_schema("detectParams", &params);
     let id = sidecar.request("llm/detect", params);
-    sidecar.wait_response(&id, WAIT).result().clone()
+    let result = sidecar.wait_response(&id, WAIT).result().clone();
+    assert_matches_methods_schema("detectResult", &result);
+    result
 }
 
 /// Completes "hi" with `settings` and returns the text.
@@ -445,6 +450,7 @@ fn models_lists_the_servers_models_for_settings() {
         json!({"customEngineServer": openai.url("/v1/chat/completions"), "customEngineToken": TOKEN}),
     );
     assert_eq!(reply.result()["models"], json!(["gpt-mock"]));
+    assert_matches_methods_schema("modelsResult", reply.result());
     let reply = ask(
         &mut sidecar,
         json!({"customEngineServer": ollama.url("/api/chat")}),

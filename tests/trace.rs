@@ -7,18 +7,24 @@ mod common;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
+use common::schema::assert_matches_methods_schema;
 use common::*;
 use serde_json::{Value, json};
 
 const TOKEN: &str = "sk-trace-secret-0123456789";
 
+/// The `llm/trace` params of a reply; each must match the published schema.
 fn traces(reply: &Reply) -> Vec<Value> {
-    reply
+    let traces: Vec<Value> = reply
         .notifications
         .iter()
         .filter(|n| n["method"] == "llm/trace")
         .map(|n| n["params"].clone())
-        .collect()
+        .collect();
+    for trace in &traces {
+        assert_matches_methods_schema("traceParams", trace);
+    }
+    traces
 }
 
 fn part<'a>(traces: &'a [Value], key: &str) -> &'a Value {

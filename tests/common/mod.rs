@@ -16,6 +16,7 @@ pub mod mock_llm;
 pub mod procfs;
 pub mod proxy;
 pub mod raw_server;
+pub mod schema;
 pub mod settings;
 pub mod sidecar;
 pub mod tls;
