@@ -1,7 +1,5 @@
 package dev.llmsidecar.client;
 
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 import java.util.concurrent.CountDownLatch;
@@ -10,22 +8,7 @@ import java.util.concurrent.TimeUnit;
 import static org.junit.jupiter.api.Assertions.*;
 
 /** Cancelling the future cancels the request in the sidecar, which closes the LLM server's connection. */
-class CancelTest {
-    static MockLlmServer mock;
-    static SidecarClient client;
-
-    @BeforeAll
-    static void start() throws Exception {
-        mock = new MockLlmServer();
-        client = new SidecarClient(TestSidecar.options(new TestSidecar.Stderr()).build());
-    }
-
-    @AfterAll
-    static void stop() {
-        if (client != null) client.close();
-        if (mock != null) mock.close();
-    }
-
+class CancelTest extends WithSidecar {
     @Test
     void cancelCarriesThePartialTextAndStopsTheServerStream() throws Exception {
         StringBuffer delivered = new StringBuffer();

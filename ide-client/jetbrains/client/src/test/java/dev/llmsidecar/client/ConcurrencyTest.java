@@ -1,7 +1,5 @@
 package dev.llmsidecar.client;
 
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 import java.util.ArrayList;
@@ -13,22 +11,7 @@ import java.util.concurrent.TimeUnit;
 import static org.junit.jupiter.api.Assertions.*;
 
 /** Many completions on one sidecar at once: every chunk reaches its own listener, in order. */
-class ConcurrencyTest {
-    static MockLlmServer mock;
-    static SidecarClient client;
-
-    @BeforeAll
-    static void start() throws Exception {
-        mock = new MockLlmServer();
-        client = new SidecarClient(TestSidecar.options(new TestSidecar.Stderr()).build());
-    }
-
-    @AfterAll
-    static void stop() {
-        if (client != null) client.close();
-        if (mock != null) mock.close();
-    }
-
+class ConcurrencyTest extends WithSidecar {
     @Test
     void sixtyFourConcurrentCompletions() throws Exception {
         int n = 64;

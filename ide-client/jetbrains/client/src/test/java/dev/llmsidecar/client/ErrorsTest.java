@@ -1,7 +1,5 @@
 package dev.llmsidecar.client;
 
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 import java.util.concurrent.ExecutionException;
@@ -10,22 +8,7 @@ import java.util.concurrent.TimeUnit;
 import static org.junit.jupiter.api.Assertions.*;
 
 /** Structured errors arrive as typed exceptions with the protocol's data. */
-class ErrorsTest {
-    static MockLlmServer mock;
-    static SidecarClient client;
-
-    @BeforeAll
-    static void start() throws Exception {
-        mock = new MockLlmServer();
-        client = new SidecarClient(TestSidecar.options(new TestSidecar.Stderr()).build());
-    }
-
-    @AfterAll
-    static void stop() {
-        if (client != null) client.close();
-        if (mock != null) mock.close();
-    }
-
+class ErrorsTest extends WithSidecar {
     private static Throwable failure(LlmSettings s) {
         ExecutionException ex = assertThrows(ExecutionException.class, () ->
                 client.complete(CompleteParams.of(s, "Say hello to the world"), ChunkListener.NONE)

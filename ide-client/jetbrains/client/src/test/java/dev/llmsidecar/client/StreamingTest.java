@@ -1,7 +1,5 @@
 package dev.llmsidecar.client;
 
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 import java.nio.charset.Charset;
@@ -14,23 +12,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import static org.junit.jupiter.api.Assertions.*;
 
 /** Streaming against the real sidecar and a mock OpenAI-style server. */
-class StreamingTest {
-    static MockLlmServer mock;
-    static TestSidecar.Stderr stderr = new TestSidecar.Stderr();
-    static SidecarClient client;
-
-    @BeforeAll
-    static void start() throws Exception {
-        mock = new MockLlmServer();
-        client = new SidecarClient(TestSidecar.options(stderr).build());
-    }
-
-    @AfterAll
-    static void stop() {
-        if (client != null) client.close();
-        if (mock != null) mock.close();
-    }
-
+class StreamingTest extends WithSidecar {
     @Test
     void chunksArriveInOrderBeforeTheResult() throws Exception {
         String prompt = "The quick brown fox jumps over the lazy dog, twice: the quick brown fox.";
