@@ -1,5 +1,9 @@
-# Sourced by the test scripts: install what a suite needs, once, from Debian's packages.
-#   ensure_debs PKG...   installs the Debian packages that are not installed yet (as root, or through sudo)
+# Sourced by the editor clients' test scripts: what every suite needs before it can run.
+#   ensure_debs PKG...      installs the Debian packages that are not installed yet (as root, or through sudo)
+#   setup_failed SUITE MSG  reports a suite that could not start as one failed test ("SUITE: 0 passed, 1 failed")
+#                           and exits 1
+#   require_sidecar SUITE   exports LLM_SIDECAR_BIN as an absolute path: $LLM_SIDECAR_BIN, else this repo's
+#                           target/release/llm-sidecar; a missing binary fails the suite
 # `apt-get update` runs at most once per test run (LLM_SIDECAR_APT_UPDATED marks it done).
 
 ensure_debs() {
@@ -22,4 +26,19 @@ ensure_debs() {
   fi
   echo "installing Debian packages: ${missing[*]}" >&2
   DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+setup_failed() {
+  echo "$1: setup failed: $2" >&2
+  echo "$1: 0 passed, 1 failed"
+  exit 1
+}
+
+require_sidecar() {
+  local repo bin
+  repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+  bin="${LLM_SIDECAR_BIN:-$repo/target/release/llm-sidecar}"
+  [ -x "$bin" ] && bin="$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")"
+  [ -x "$bin" ] || setup_failed "$1" "no llm-sidecar binary at $bin (build it with 'cargo build --release' or set LLM_SIDECAR_BIN)"
+  export LLM_SIDECAR_BIN="$bin"
 }

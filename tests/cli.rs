@@ -271,8 +271,9 @@ fn check_connect_exits_0_and_prints_the_sample_text() {
     assert!(body["messages"][0]["content"].is_string(), "{body}");
 }
 
-#[test]
-fn check_connect_with_a_wrong_path_exits_1_and_prints_the_suggestion() {
+/// A server replaying a recorded OpenAI stream, and a settings file whose path (AutoDev's documented
+/// one) is wrong for streams.
+fn recorded_stream_with_a_wrong_path() -> (Fixture, MockLlm, tempfile::NamedTempFile) {
     let fixture = fixture("openai-chat-stream-basic-usage");
     let mock = MockLlm::always(
         MockResponse::new(200)
@@ -283,6 +284,12 @@ fn check_connect_with_a_wrong_path_exits_1_and_prints_the_suggestion() {
         "customEngineServer": mock.url("/v1/chat/completions"),
         "customEngineResponseFormat": "$.choices[0].message.delta.content"
     }));
+    (fixture, mock, file)
+}
+
+#[test]
+fn check_connect_with_a_wrong_path_exits_1_and_prints_the_suggestion() {
+    let (fixture, mock, file) = recorded_stream_with_a_wrong_path();
     let run = run(&["check", "--settings", path_of(&file), "--connect"], &[]);
     assert_eq!(run.code, Some(1), "{}", run.describe());
     let out = run.all();
@@ -628,16 +635,7 @@ fn version_and_help() {
 #[test]
 fn complete_exits_quietly_when_its_output_pipe_closes() {
     // A chatty stream that would run for a long time, then never end.
-    let words: Vec<String> = (0..3000)
-        .map(|i| sse_event(&openai_delta(&format!("word{i} "))))
-        .collect();
-    let mock = MockLlm::always(
-        MockResponse::new(200)
-            .content_type("text/event-stream")
-            .chunked()
-            .pieces_with_delay(words, Duration::from_millis(2))
-            .then_hang(),
-    );
+    let mock = MockLlm::always(chatty_stream(3000, Duration::from_millis(2)));
     let file = settings_file(&json!({
         "customEngineServer": mock.url("/v1/chat/completions"),
         "customEngineResponseFormat": DELTA_PATH
@@ -695,16 +693,7 @@ fn complete_exits_quietly_when_its_output_pipe_closes() {
 
 #[test]
 fn complete_explains_no_match_in_words_with_the_events_and_the_fix() {
-    let fixture = fixture("openai-chat-stream-basic-usage");
-    let mock = MockLlm::always(
-        MockResponse::new(200)
-            .content_type(&fixture.content_type)
-            .piece(&fixture.body),
-    );
-    let file = settings_file(&json!({
-        "customEngineServer": mock.url("/v1/chat/completions"),
-        "customEngineResponseFormat": "$.choices[0].message.delta.content"
-    }));
+    let (fixture, _mock, file) = recorded_stream_with_a_wrong_path();
     let run = run(&["complete", "--settings", path_of(&file), "hi"], &[]);
     assert_eq!(run.code, Some(1), "{}", run.describe());
     let out = run.all();

@@ -136,16 +136,7 @@ fn a_cap_the_user_set_is_never_overridden() {
 #[test]
 fn reading_stops_once_the_sample_text_is_complete() {
     // A chatty model: many words, and the stream never ends.
-    let words: Vec<String> = (0..400)
-        .map(|i| sse_event(&openai_delta(&format!("word{i} "))))
-        .collect();
-    let mock = MockLlm::always(
-        MockResponse::new(200)
-            .content_type("text/event-stream")
-            .chunked()
-            .pieces_with_delay(words, Duration::from_millis(1))
-            .then_hang(),
-    );
+    let mock = MockLlm::always(chatty_stream(400, Duration::from_millis(1)));
     let mut sidecar = Sidecar::spawn();
     let started = Instant::now();
     let report = test_connection(

@@ -11,16 +11,9 @@ HERE=$PWD
 source "$HERE/../../scripts/ensure-packages.sh"
 started=$SECONDS
 
-fail_setup() {
-  echo "emacs: setup failed: $*" >&2
-  echo "emacs: 0 passed, 1 failed"
-  exit 1
-}
+fail_setup() { setup_failed emacs "$*"; }
 
-BIN="${LLM_SIDECAR_BIN:-$HERE/../../target/release/llm-sidecar}"
-BIN="$(cd "$(dirname "$BIN")" 2>/dev/null && pwd)/$(basename "$BIN")"
-[ -x "$BIN" ] || fail_setup "no llm-sidecar binary at $BIN (build it with 'cargo build --release' or set LLM_SIDECAR_BIN)"
-export LLM_SIDECAR_BIN="$BIN"
+require_sidecar emacs
 
 ensure_debs emacs-nox || fail_setup "could not install emacs-nox"
 command -v python3 >/dev/null || ensure_debs python3 || fail_setup "python3 is needed (the mock LLM server)"

@@ -13,13 +13,8 @@ source "$here/../../scripts/ensure-packages.sh"
 ensure_debs openjdk-17-jdk-headless maven junit5 libgoogle-gson-java libsurefire-java \
   libmaven-compiler-plugin-java libmaven-resources-plugin-java libmaven-jar-plugin-java
 
-bin="${LLM_SIDECAR_BIN:-$here/../../target/release/llm-sidecar}"
-if [ ! -x "$bin" ]; then
-  echo "llm-sidecar binary not found at $bin: build it (cargo build --release) or set LLM_SIDECAR_BIN" >&2
-  exit 1
-fi
-bin="$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")"
-export LLM_SIDECAR_BIN="$bin"
+require_sidecar jetbrains
+bin=$LLM_SIDECAR_BIN
 echo "jetbrains client core: testing against $bin ($("$bin" --version 2>/dev/null || echo 'version unknown'))"
 
 cd "$here/client"

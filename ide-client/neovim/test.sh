@@ -14,16 +14,9 @@ source "$HERE/../../scripts/ensure-packages.sh"
 started=$SECONDS
 NVIM11_VERSION=0.11.4
 
-fail_setup() {
-  echo "neovim: setup failed: $*" >&2
-  echo "neovim: 0 passed, 1 failed"
-  exit 1
-}
+fail_setup() { setup_failed neovim "$*"; }
 
-BIN="${LLM_SIDECAR_BIN:-$HERE/../../target/release/llm-sidecar}"
-BIN="$(cd "$(dirname "$BIN")" 2>/dev/null && pwd)/$(basename "$BIN")"
-[ -x "$BIN" ] || fail_setup "no llm-sidecar binary at $BIN (build it with 'cargo build --release' or set LLM_SIDECAR_BIN)"
-export LLM_SIDECAR_BIN="$BIN"
+require_sidecar neovim
 
 echo "--- neovim: Debian packages ($((SECONDS - started)) s)"
 ensure_debs neovim lua-busted || fail_setup "could not install neovim lua-busted"

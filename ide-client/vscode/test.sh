@@ -18,21 +18,10 @@ started=$SECONDS
 export CI="${CI:-true}"
 export npm_config_audit=false npm_config_fund=false npm_config_update_notifier=false
 
-BIN="${LLM_SIDECAR_BIN:-$HERE/../../target/release/llm-sidecar}"
-BIN="$(cd "$(dirname "$BIN")" 2>/dev/null && pwd)/$(basename "$BIN")"
-if [ ! -x "$BIN" ]; then
-  echo "vscode: no llm-sidecar binary at $BIN (build it with 'cargo build --release' or set LLM_SIDECAR_BIN)" >&2
-  echo "vscode: 0 passed, 1 failed"
-  exit 1
-fi
-export LLM_SIDECAR_BIN="$BIN"
+require_sidecar vscode
 
 step() { echo "--- vscode: $* ($((SECONDS - started)) s)"; }
-fail_setup() {
-  echo "vscode: setup failed: $*" >&2
-  echo "vscode: 0 passed, 1 failed"
-  exit 1
-}
+fail_setup() { setup_failed vscode "$*"; }
 
 # `npm ci` in a folder unless its node_modules was installed from the same package-lock.json.
 npm_ci_if_needed() {

@@ -82,6 +82,19 @@ pub fn text_of(response: MockResponse, settings: impl FnOnce(String) -> Settings
         .to_owned()
 }
 
+/// A chatty model that never ends: `words` SSE deltas (`word0 `, `word1 `, …), `delay` apart, then
+/// the stream hangs open.
+pub fn chatty_stream(words: usize, delay: Duration) -> MockResponse {
+    let events: Vec<String> = (0..words)
+        .map(|i| sse_event(&openai_delta(&format!("word{i} "))))
+        .collect();
+    MockResponse::new(200)
+        .content_type("text/event-stream")
+        .chunked()
+        .pieces_with_delay(events, delay)
+        .then_hang()
+}
+
 /// A loopback port with nothing listening on it (bound once, then released).
 pub fn unused_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
