@@ -512,3 +512,40 @@ fn a_server_that_ignores_stream_true_gets_the_json_it_really_sends() {
         "Plain answer"
     );
 }
+
+#[test]
+fn each_probe_is_sent_once_even_when_the_server_closes_without_answering() {
+    // GETs get a 404; every POST is read whole, then the connection is closed unanswered.
+    let server = common::raw_server::RawServer::start(|mut conn| async move {
+        while let Some(request) = conn.read_request().await {
+            if request.method == "POST" {
+                conn.close().await;
+                return;
+            }
+            let body = br#"{"error":{"message":"not found"}}"#;
+            let head = [("Content-Type", "application/json")];
+            if !conn.respond(404, &head, body).await {
+                return;
+            }
+        }
+    });
+    let mut sidecar = Sidecar::spawn();
+    let result = detect(&mut sidecar, json!({"url": server.url("")}));
+    assert_eq!(result["candidates"], json!([]), "{result:#}");
+    let probes = result["tried"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["request"].as_str().unwrap().starts_with("POST"))
+        .count();
+    let posts = server
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST")
+        .count();
+    assert!(probes > 0, "{result:#}");
+    assert_eq!(
+        posts, probes,
+        "POSTs the server read vs probes listed: {result:#}"
+    );
+}

@@ -267,13 +267,12 @@ impl Engine {
                 Decision::GiveUp => {
                     return Err(out.failed(error.failure, attempts.made, started));
                 }
-                Decision::Again { wait, counts } => {
+                Decision::Again { wait } => {
                     tracing::warn!(
                         attempt = attempts.made,
                         kind = error.failure.kind_name(),
                         after_ms = attempt_started.elapsed().as_millis() as u64,
                         wait_ms = wait.as_millis() as u64,
-                        counts_toward_max_retries = counts,
                         "attempt failed before any text was sent; retrying"
                     );
                     tokio::select! {

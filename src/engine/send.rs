@@ -207,16 +207,13 @@ pub(super) fn send_error(error: reqwest::Error, settings: &Settings) -> AttemptE
         })
         .into();
     }
-    // The connection was made (or taken from the pool) but closed before any
-    // response: most often a kept-alive connection the server had dropped.
-    AttemptError {
-        failure: Failure::new(FailureKind::Interrupted {
-            detail,
-            response_started: false,
-        }),
-        retry: Retry::FreshConnection,
-        retry_after: None,
-    }
+    // The connection closed before any response, after the request may have
+    // been read (hyper's pool re-sends one it never wrote by itself): a
+    // retry, under the budget.
+    AttemptError::retryable(Failure::new(FailureKind::Interrupted {
+        detail,
+        response_started: false,
+    }))
 }
 
 /// What a TLS failure means for the user; such a failure is not retried.
