@@ -79,7 +79,7 @@ pub struct Completion {
     pub http: HttpInfo,
     pub timings: Timings,
     /// Things that went wrong without stopping the answer (several choices
-    /// mixed by a positional path).
+    /// mixed by a positional path, events that could not be read).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
 }
