@@ -9,9 +9,11 @@
 //!
 //! The jobs are split by file: [`failure`] (what can go wrong, as data and as
 //! a sentence), [`retry`] (which attempts are repeated, and the waits),
+//! [`connect`] (when a request's connection is ready, for the first-byte limit),
 //! [`send`] (one request up to its response headers) and [`read`] (one body
 //! to its end). This file holds the attempt loop and the types a caller sees.
 
+pub mod connect;
 pub mod failure;
 mod get;
 mod read;

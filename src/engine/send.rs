@@ -8,13 +8,14 @@ use bytes::Bytes;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, LOCATION, RETRY_AFTER};
 use reqwest::{Response, Url};
 use serde_json::Value;
-use tokio::time::timeout;
+use tokio::time::{Instant, timeout};
 use tokio_util::sync::CancellationToken;
 
 use crate::decode::{BodyDecoder, Event, ResponseType};
 use crate::extract::provider_message;
 use crate::settings::{Proxy, Settings};
 
+use super::connect::ConnectWatch;
 use super::failure::{Failure, FailureKind, TimeoutPhase};
 use super::retry::{AttemptError, Retry, parse_retry_after};
 use super::trace::Tracer;
@@ -35,29 +36,43 @@ pub(super) async fn send(
     deadline: Option<tokio::time::Instant>,
     tracer: &mut Option<Tracer<'_>>,
 ) -> Result<Response, AttemptError> {
-    let request = client
-        .post(settings.url.clone())
-        .headers(headers.clone())
-        .body(body.clone())
-        .send();
-    // The client's own connect timeout ends a stalled connect first (phase
-    // `connect`); the first-byte limit counts after it.
+    let watch = ConnectWatch::new();
+    let mut connects = watch.subscribe();
+    let request = watch.watch(
+        client
+            .post(settings.url.clone())
+            .headers(headers.clone())
+            .body(body.clone())
+            .send(),
+    );
+    tokio::pin!(request);
+    // The first-byte limit counts from when the connection is ready: the
+    // send for a pooled one, the end of the connect for a new one. While a
+    // connect is under way, the client's own connect timeout rules (phase
+    // `connect`).
     let first_byte = settings.timeouts.first_byte;
-    let response = tokio::select! {
-        biased;
-        _ = cancel.cancelled() => return Err(Failure::new(FailureKind::Cancelled).into()),
-        _ = until(deadline) => return Err(total_timeout(settings).into()),
-        sent = timeout(settings.timeouts.connect + first_byte, request) => match sent {
-            Err(_) => {
+    let sent_at = Instant::now();
+    let response = loop {
+        let state = *connects.borrow_and_update();
+        let limit = (state.connecting == 0).then(|| state.ready_at.unwrap_or(sent_at) + first_byte);
+        tokio::select! {
+            biased;
+            _ = cancel.cancelled() => return Err(Failure::new(FailureKind::Cancelled).into()),
+            _ = until(deadline) => return Err(total_timeout(settings).into()),
+            sent = &mut request => match sent {
+                Err(e) => return Err(send_error(e, settings)),
+                Ok(response) => break response,
+            },
+            _ = until(limit) => {
                 return Err(Failure::new(FailureKind::Timeout {
                     phase: TimeoutPhase::FirstByte,
                     limit_ms: first_byte.as_millis() as u64,
                 })
                 .into())
             }
-            Ok(Err(e)) => return Err(send_error(e, settings)),
-            Ok(Ok(response)) => response,
-        },
+            // The state changed: the limit is computed again.
+            Ok(()) = connects.changed() => {}
+        }
     };
     if let Some(tracer) = tracer {
         tracer.response(response.status().as_u16(), response.headers(), settings);
