@@ -549,3 +549,89 @@ fn each_probe_is_sent_once_even_when_the_server_closes_without_answering() {
         "POSTs the server read vs probes listed: {result:#}"
     );
 }
+
+/// OpenAI-style SSE whose only text is whitespace, cut at the token cap.
+fn blank_sse() -> String {
+    let events = [
+        json!({"choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}),
+        json!({"choices":[{"index":0,"delta":{"content":"\n\n "}}]}),
+        json!({"choices":[{"index":0,"delta":{},"finish_reason":"length"}]}),
+    ];
+    events
+        .iter()
+        .map(|e| sse_event(&e.to_string()))
+        .collect::<String>()
+        + &sse_event("[DONE]")
+}
+
+#[test]
+fn a_blank_first_answer_proves_the_shape_and_is_asked_again_deterministically_with_more_tokens() {
+    // A small model that spends its first 16 tokens on whitespace: blank text at the right path.
+    let mock = MockLlm::start(|r| {
+        if !is_post(r, "/v1/chat/completions") {
+            return not_found();
+        }
+        let max_tokens = r.json.as_ref().and_then(|j| j["max_tokens"].as_u64());
+        if max_tokens.is_some_and(|n| n <= 16) {
+            MockResponse::sse(blank_sse())
+        } else {
+            MockResponse::sse(openai_sse(&["Hello", "!"]))
+        }
+    });
+    let mut sidecar = Sidecar::spawn();
+    let result = detect(
+        &mut sidecar,
+        json!({"url": mock.url("/v1/chat/completions")}),
+    );
+    let best = &result["candidates"][0];
+    assert_eq!(best["api"], "openai-chat", "{result:#}");
+    assert_eq!(best["sampleText"], "Hello!", "{result:#}");
+    let posts: Vec<Value> = mock
+        .requests()
+        .iter()
+        .filter(|r| is_post(r, "/v1/chat/completions"))
+        .map(|r| r.json.clone().unwrap())
+        .collect();
+    assert_eq!(posts.len(), 2, "asked once more: {result:#}");
+    assert_eq!(posts[0]["max_tokens"], 16);
+    assert!(posts[1]["max_tokens"].as_u64().unwrap() > 16);
+    for post in &posts {
+        assert_eq!(
+            post["temperature"], 0,
+            "a deterministic answer is asked for: {post}"
+        );
+    }
+    // The settings handed back carry no probe-only field.
+    assert!(custom_fields(best).get("temperature").is_none(), "{best}");
+    assert_eq!(complete_with(&mut sidecar, &best["settings"]), "Hello!");
+}
+
+#[test]
+fn a_server_that_only_answers_blank_text_is_still_detected() {
+    let mock = MockLlm::start(|r| {
+        if is_post(r, "/api/chat") {
+            MockResponse::new(200)
+                .content_type("application/x-ndjson")
+                .piece(ollama_line("  ", false) + &ollama_line("", true))
+        } else {
+            not_found()
+        }
+    });
+    let mut sidecar = Sidecar::spawn();
+    let result = detect(&mut sidecar, json!({"url": mock.url("/api/chat")}));
+    let best = &result["candidates"][0];
+    assert_eq!(best["api"], "ollama-chat", "{result:#}");
+    assert_eq!(best["responseType"], "NDJSON", "{result:#}");
+    let posts: Vec<Value> = mock
+        .requests()
+        .iter()
+        .filter(|r| is_post(r, "/api/chat"))
+        .map(|r| r.json.clone().unwrap())
+        .collect();
+    assert_eq!(posts.len(), 2, "one more try with a larger cap: {result:#}");
+    assert_eq!(posts[0]["options"]["temperature"], 0, "{:?}", posts[0]);
+    assert!(
+        tried_text(&result).contains("blank text"),
+        "the blank answers are explained: {result:#}"
+    );
+}
