@@ -79,10 +79,12 @@ fn a_prompt_cut_mid_emoji_is_answered() {
 }
 
 #[test]
-fn a_keep_alive_connection_the_server_closed_while_idle_is_replaced_without_a_retry() {
+fn a_keep_alive_connection_the_server_closed_while_idle_is_replaced() {
     // Every connection answers one request and then closes, as a server does with an idle
-    // keep-alive connection; the next request must find a new connection without counting
-    // as a retry, and without the server ever reading a prompt twice.
+    // keep-alive connection. A pooled connection seen closed is replaced before anything is
+    // written on it; one whose close crossed the next request on the wire cannot be told from a
+    // server that read the request and died, so its re-send uses the retry budget. Either way no
+    // prompt is read twice.
     let server = RawServer::start(|mut conn| async move {
         let body = openai_sse(&["fresh"]);
         let answer = http_response(
@@ -96,7 +98,7 @@ fn a_keep_alive_connection_the_server_closed_while_idle_is_replaced_without_a_re
         conn.close().await;
     });
     let mut sidecar = Sidecar::spawn();
-    let settings = Settings::sse(server.url("/v1/chat/completions"), DELTA_PATH).no_retries();
+    let settings = quick_retries(Settings::sse(server.url("/v1/chat/completions"), DELTA_PATH));
     for attempt in ["first", "second", "third"] {
         let reply = sidecar.complete(settings.clone().params().build());
         assert_eq!(
@@ -105,7 +107,6 @@ fn a_keep_alive_connection_the_server_closed_while_idle_is_replaced_without_a_re
             "{attempt}: {}",
             reply.response
         );
-        assert_eq!(reply.result()["timings"]["attempts"], 1, "{attempt}");
     }
     assert_eq!(server.requests().len(), 3, "each prompt read once");
 }
