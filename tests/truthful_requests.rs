@@ -98,7 +98,10 @@ fn a_keep_alive_connection_the_server_closed_while_idle_is_replaced() {
         conn.close().await;
     });
     let mut sidecar = Sidecar::spawn();
-    let settings = quick_retries(Settings::sse(server.url("/v1/chat/completions"), DELTA_PATH));
+    let settings = quick_retries(Settings::sse(
+        server.url("/v1/chat/completions"),
+        DELTA_PATH,
+    ));
     for attempt in ["first", "second", "third"] {
         let reply = sidecar.complete(settings.clone().params().build());
         assert_eq!(
