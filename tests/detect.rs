@@ -635,3 +635,47 @@ fn a_server_that_only_answers_blank_text_is_still_detected() {
         "the blank answers are explained: {result:#}"
     );
 }
+
+#[test]
+fn a_model_list_that_comes_late_times_out_at_the_first_byte_limit() {
+    // Each GET is read and answered only after 5 s; `answered` counts the answers written.
+    let answered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let written = answered.clone();
+    let server = common::raw_server::RawServer::start(move |mut conn| {
+        let written = written.clone();
+        async move {
+            while conn.read_request().await.is_some() {
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                let body = br#"{"data":[{"id":"late"}]}"#;
+                if !conn
+                    .respond(200, &[("Content-Type", "application/json")], body)
+                    .await
+                {
+                    return;
+                }
+                written.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+    });
+    let mut sidecar = Sidecar::spawn();
+    let settings = json!({
+        "customEngineServer": server.url("/v1/chat/completions"),
+        "timeouts": {"firstByteMs": 400},
+    });
+    let id = sidecar.request("llm/models", json!({"settings": settings}));
+    let reply = sidecar.wait_response(&id, WAIT);
+    assert_eq!(
+        answered.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "the sidecar must give up before the server answers: {}",
+        reply.response
+    );
+    let first = &reply.error()["data"]["tried"][0];
+    assert!(
+        first["outcome"]
+            .as_str()
+            .is_some_and(|o| o.contains("(timeouts.firstByteMs)")),
+        "{}",
+        reply.response
+    );
+}

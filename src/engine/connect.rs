@@ -16,6 +16,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -70,6 +71,37 @@ impl ConnectWatch {
                 s.ready_at = Some(Instant::now());
             }
         });
+    }
+}
+
+/// The first-byte limit passed before the response head arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct FirstByteElapsed;
+
+/// Sends `request` and waits for its response head, at most `first_byte`
+/// from when its connection is ready: the send for a pooled connection, the
+/// end of the connect (TLS and proxy tunnel included) for a new one. While a
+/// connect is under way no limit runs here: the client's connect timeout
+/// ends a stalled one (an error of phase `connect`).
+pub(super) async fn response_head(
+    request: reqwest::RequestBuilder,
+    first_byte: Duration,
+) -> Result<Result<reqwest::Response, reqwest::Error>, FirstByteElapsed> {
+    let watch = ConnectWatch::new();
+    let mut connects = watch.subscribe();
+    let sent = watch.watch(request.send());
+    tokio::pin!(sent);
+    let sent_at = Instant::now();
+    loop {
+        let state = *connects.borrow_and_update();
+        let limit = (state.connecting == 0).then(|| state.ready_at.unwrap_or(sent_at) + first_byte);
+        tokio::select! {
+            biased;
+            response = &mut sent => return Ok(response),
+            _ = super::until(limit) => return Err(FirstByteElapsed),
+            // A connect started or ended: the limit is computed again.
+            Ok(()) = connects.changed() => {}
+        }
     }
 }
 

@@ -8,14 +8,14 @@ use bytes::Bytes;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, LOCATION, RETRY_AFTER};
 use reqwest::{Response, Url};
 use serde_json::Value;
-use tokio::time::{Instant, timeout};
+use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
 
 use crate::decode::{BodyDecoder, Event, ResponseType};
 use crate::extract::provider_message;
 use crate::settings::{Proxy, Settings};
 
-use super::connect::ConnectWatch;
+use super::connect::{FirstByteElapsed, response_head};
 use super::failure::{Failure, FailureKind, TimeoutPhase};
 use super::retry::{AttemptError, Retry, parse_retry_after};
 use super::trace::Tracer;
@@ -36,43 +36,20 @@ pub(super) async fn send(
     deadline: Option<tokio::time::Instant>,
     tracer: &mut Option<Tracer<'_>>,
 ) -> Result<Response, AttemptError> {
-    let watch = ConnectWatch::new();
-    let mut connects = watch.subscribe();
-    let request = watch.watch(
-        client
-            .post(settings.url.clone())
-            .headers(headers.clone())
-            .body(body.clone())
-            .send(),
-    );
-    tokio::pin!(request);
-    // The first-byte limit counts from when the connection is ready: the
-    // send for a pooled one, the end of the connect for a new one. While a
-    // connect is under way, the client's own connect timeout rules (phase
-    // `connect`).
+    let request = client
+        .post(settings.url.clone())
+        .headers(headers.clone())
+        .body(body.clone());
     let first_byte = settings.timeouts.first_byte;
-    let sent_at = Instant::now();
-    let response = loop {
-        let state = *connects.borrow_and_update();
-        let limit = (state.connecting == 0).then(|| state.ready_at.unwrap_or(sent_at) + first_byte);
-        tokio::select! {
-            biased;
-            _ = cancel.cancelled() => return Err(Failure::new(FailureKind::Cancelled).into()),
-            _ = until(deadline) => return Err(total_timeout(settings).into()),
-            sent = &mut request => match sent {
-                Err(e) => return Err(send_error(e, settings)),
-                Ok(response) => break response,
-            },
-            _ = until(limit) => {
-                return Err(Failure::new(FailureKind::Timeout {
-                    phase: TimeoutPhase::FirstByte,
-                    limit_ms: first_byte.as_millis() as u64,
-                })
-                .into())
-            }
-            // The state changed: the limit is computed again.
-            Ok(()) = connects.changed() => {}
-        }
+    let response = tokio::select! {
+        biased;
+        _ = cancel.cancelled() => return Err(Failure::new(FailureKind::Cancelled).into()),
+        _ = until(deadline) => return Err(total_timeout(settings).into()),
+        sent = response_head(request, first_byte) => match sent {
+            Err(FirstByteElapsed) => return Err(first_byte_timeout(settings).into()),
+            Ok(Err(e)) => return Err(send_error(e, settings)),
+            Ok(Ok(response)) => response,
+        },
     };
     if let Some(tracer) = tracer {
         tracer.response(response.status().as_u16(), response.headers(), settings);
@@ -81,6 +58,14 @@ pub(super) async fn send(
         return Ok(response);
     }
     Err(status_error(response, settings, cancel, tracer).await)
+}
+
+/// The first-byte limit passed.
+pub(super) fn first_byte_timeout(settings: &Settings) -> Failure {
+    Failure::new(FailureKind::Timeout {
+        phase: TimeoutPhase::FirstByte,
+        limit_ms: settings.timeouts.first_byte.as_millis() as u64,
+    })
 }
 
 /// Turns a non-success response into its failure, reading a bounded part of the body.
