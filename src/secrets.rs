@@ -33,6 +33,18 @@ impl Secrets {
         }
     }
 
+    /// Adds the value of every query parameter of `url` whose name looks
+    /// like a credential, as the server reads it (`%XX` and `+` decoded) and
+    /// as written in the URL, so text that echoes either form is scrubbed.
+    pub fn add_query_keys(&mut self, url: &Url) {
+        for (raw_name, raw_value) in url.query().into_iter().flat_map(query_pairs) {
+            if is_secret_name(&decoded(raw_name)) {
+                self.add(&decoded(raw_value));
+                self.add(raw_value);
+            }
+        }
+    }
+
     /// `text` with every secret replaced by its masked form.
     pub fn scrub(&self, text: &str) -> String {
         let mut out = text.to_owned();
@@ -122,12 +134,10 @@ pub fn masked_url(url: &Url, secrets: &Secrets) -> String {
     }
     let mut text = shown.to_string();
     if let Some(query) = url.query() {
-        let pairs: Vec<String> = query
-            .split('&')
-            .map(|pair| {
-                let (raw_name, raw_value) = pair.split_once('=').unwrap_or((pair, ""));
+        let pairs: Vec<String> = query_pairs(query)
+            .map(|(raw_name, raw_value)| {
                 if raw_value.is_empty() || !is_secret_name(&decoded(raw_name)) {
-                    return pair.to_owned();
+                    return format!("{raw_name}={raw_value}");
                 }
                 format!("{raw_name}={}", mask(&decoded(raw_value)))
             })
@@ -140,6 +150,15 @@ pub fn masked_url(url: &Url, secrets: &Secrets) -> String {
         text.push_str(fragment);
     }
     secrets.scrub(&text)
+}
+
+/// The `name=value` pairs of a query as written (a pair without `=` has an
+/// empty value).
+fn query_pairs(query: &str) -> impl Iterator<Item = (&str, &str)> {
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
 }
 
 /// A query component as the server reads it (`%XX` and `+` decoded).
@@ -269,6 +288,14 @@ mod tests {
             let url = Url::parse(&format!("http://h/v1?model=m&{query}&stream=1")).unwrap();
             let shown = masked_url(&url, &secrets);
             assert!(!shown.contains(hidden), "{query}: {shown}");
+            // Known as secrets in both forms, for text that echoes the URL.
+            let mut known = Secrets::default();
+            known.add_query_keys(&url);
+            let echoed = known.scrub(&format!("{} {}", url.as_str(), url.query().unwrap()));
+            assert!(
+                !echoed.contains(hidden) || hidden == "short",
+                "{query}: {echoed}"
+            );
             assert!(
                 shown.contains("model=m") && shown.contains("stream=1"),
                 "{shown}"

@@ -44,7 +44,7 @@ impl Settings {
                 .map_or(Value::Null, |p| Value::from(p.normalized.as_str()))
         };
         serde_json::json!({
-            SERVER: crate::secrets::masked_url(&self.url, &self.secrets),
+            SERVER: self.secrets.scrub(self.url.as_str()),
             TOKEN: self.token.as_deref().map(crate::secrets::mask),
             RESPONSE_TYPE: self.response_type.as_str().to_uppercase(),
             RESPONSE_FORMAT: path(&self.content_path),
