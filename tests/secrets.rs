@@ -1,9 +1,9 @@
 //! Secrets never leave the sidecar: the token and the values of `Authorization`, `x-api-key`,
-//! `api-key`, any custom header whose name contains `key`, `token`, `secret` or `auth`, and key-like
-//! URL query values (plain or percent-encoded) must not
-//! appear on stderr at any log level (trace included, library targets included), in error data,
-//! in panic messages, or anywhere else on stdout, even when the LLM server echoes them back in
-//! error bodies, provider messages, stream errors, samples and redirect locations.
+//! `api-key`, any custom header whose name contains `key`, `token`, `secret` or `auth`, and
+//! key-like URL query values (plain or percent-encoded) must not appear on stderr at any log level
+//! (trace included, library targets included), in error data, in panic messages, or anywhere else
+//! on stdout, even when the LLM server echoes them back in error bodies, provider messages, stream
+//! errors, samples and redirect locations.
 //!
 //! The test runs a whole suite of requests (every failure kind, the other methods, settings
 //! problems, cancel, a panic) against a server that echoes every header it received, then searches
