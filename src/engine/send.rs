@@ -7,12 +7,11 @@
 use bytes::Bytes;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, LOCATION, RETRY_AFTER};
 use reqwest::{Response, Url};
-use serde_json::Value;
 use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
 
 use crate::decode::{BodyDecoder, Event, ResponseType};
-use crate::extract::provider_message;
+use crate::extract::{parse_lenient, provider_message};
 use crate::settings::{Proxy, Settings};
 
 use super::connect::{FirstByteElapsed, response_head};
@@ -146,9 +145,9 @@ fn error_body_message(raw: &[u8]) -> Option<String> {
     decoder.feed(raw, &mut events).ok()?;
     decoder.finish(&mut events).ok()?;
     events.iter().find_map(|event| match event {
-        Event::Data { data, .. } | Event::Stray(data) => serde_json::from_str::<Value>(data.trim())
-            .ok()
-            .and_then(|v| provider_message(&v)),
+        Event::Data { data, .. } | Event::Stray(data) => {
+            parse_lenient(data.trim()).and_then(|v| provider_message(&v))
+        }
         Event::Truncated(_) => None,
     })
 }
@@ -336,5 +335,10 @@ mod tests {
             Some("quota")
         );
         assert_eq!(error_body_message(b"<html>nope</html>"), None);
+        // Python's json.dumps writes NaN.
+        assert_eq!(
+            error_body_message(br#"{"error":{"message":"bad input"},"score":NaN}"#).as_deref(),
+            Some("bad input")
+        );
     }
 }

@@ -27,6 +27,7 @@ pub mod suggest;
 pub mod surrogates;
 
 pub use errors::provider_message;
+pub use lenient::parse_lenient;
 pub use paths::{CompiledPath, DEFAULT_JSON_PATH, DEFAULT_STREAM_PATH, PathError};
 
 use serde_json::Value;
@@ -35,7 +36,7 @@ use std::sync::Arc;
 
 use self::errors::top_level_error;
 use self::fast::{Found, Plan};
-use self::lenient::{looks_like_json, parse_lenient};
+use self::lenient::looks_like_json;
 use self::paths::{DEFAULT_PATHS, Selected, collect_strings};
 use self::suggest::Suggestion;
 use self::surrogates::Joiner;
