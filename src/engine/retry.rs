@@ -9,10 +9,11 @@
 //!
 //! Every attempt the server may have received counts against the budget, so
 //! `maxRetries: 0` sends a prompt once. The only request sent again outside
-//! it is one never written: a pooled keep-alive connection found closed
-//! before the request went out. hyper's pool re-sends that one itself, on
-//! another connection, before an error reaches the engine; any error that
-//! does reach it may follow a request the server read.
+//! it is one the server never took: a pooled keep-alive connection found
+//! closed before the request went out (hyper's pool re-sends it on another
+//! connection) or, on HTTP/2, a stream refused unprocessed (reqwest re-sends
+//! it), both before an error reaches the engine. Any error that does reach it
+//! may follow a request the server read.
 
 use std::time::Duration;
 
