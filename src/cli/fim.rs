@@ -16,9 +16,16 @@ use crate::engine::{Engine, TraceSink};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cursor {
     /// The text before and after the cursor, each in its own file.
-    Files { prefix: PathBuf, suffix: Option<PathBuf> },
+    Files {
+        prefix: PathBuf,
+        suffix: Option<PathBuf>,
+    },
     /// A file and a 1-based line and column in it.
-    At { file: PathBuf, line: usize, column: usize },
+    At {
+        file: PathBuf,
+        line: usize,
+        column: usize,
+    },
 }
 
 impl Cursor {
@@ -27,11 +34,15 @@ impl Cursor {
         let mut parts = text.rsplitn(3, ':');
         let (Some(column), Some(line), Some(file)) = (parts.next(), parts.next(), parts.next())
         else {
-            return Err(format!("--at {text}: expected FILE:LINE:COL, e.g. src/main.rs:12:5"));
+            return Err(format!(
+                "--at {text}: expected FILE:LINE:COL, e.g. src/main.rs:12:5"
+            ));
         };
         let number = |what: &str, value: &str| match value.trim().parse::<usize>() {
             Ok(n) if n >= 1 => Ok(n),
-            _ => Err(format!("--at {text}: the {what} must be a number from 1, got `{value}`")),
+            _ => Err(format!(
+                "--at {text}: the {what} must be a number from 1, got `{value}`"
+            )),
         };
         Ok(Cursor::At {
             file: PathBuf::from(file),
@@ -43,7 +54,8 @@ impl Cursor {
     /// The prefix, the suffix and the file the position is in.
     fn read(&self) -> Result<(String, String, Option<String>), String> {
         let read = |path: &Path| {
-            std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+            std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))
         };
         match self {
             Cursor::Files { prefix, suffix } => {
@@ -55,9 +67,8 @@ impl Cursor {
             }
             Cursor::At { file, line, column } => {
                 let text = read(file)?;
-                let at = offset(&text, *line, *column).map_err(|e| {
-                    format!("--at {}:{line}:{column}: {e}", file.display())
-                })?;
+                let at = offset(&text, *line, *column)
+                    .map_err(|e| format!("--at {}:{line}:{column}: {e}", file.display()))?;
                 Ok((
                     text[..at].to_owned(),
                     text[at..].to_owned(),
