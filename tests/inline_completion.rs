@@ -8,18 +8,9 @@ mod common;
 use common::*;
 use serde_json::{Value, json};
 
-/// A JSON answer with `text` wherever the common completion shapes put it: OpenAI-style
-/// `choices[0].text` and `choices[0].message.content`, llama.cpp's `content`, Ollama's `response`.
-pub fn answer(text: &str) -> MockResponse {
-    MockResponse::json(
-        200,
-        json!({
-            "choices": [{"index": 0, "text": text, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-            "content": text,
-            "response": text,
-        })
-        .to_string(),
-    )
+/// A JSON answer with `text` where every completion shape reads it.
+fn answer(text: &str) -> MockResponse {
+    MockResponse::json(200, completion_answer(text))
 }
 
 /// Sends `llm/inlineCompletion` and waits for its answer.
