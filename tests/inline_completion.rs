@@ -396,3 +396,41 @@ fn typing_along_a_suggestion_is_answered_from_the_cache() {
     assert_eq!(invoked.result()["cached"], json!(false));
     assert_eq!(mock.requests().len(), 3);
 }
+
+/// A streamed answer is read only as far as it can be used: to the first line break in
+/// single-line mode, to a stop token otherwise. The server may go on (here it never ends): the
+/// suggestion comes at once and the connection is closed.
+#[test]
+fn a_streamed_answer_is_read_only_as_far_as_it_is_used() {
+    let event =
+        |text: &str| sse_event(&json!({"choices": [{"index": 0, "text": text}]}).to_string());
+    let mock = MockLlm::start(move |request| {
+        let first = if request.json()["prompt"].as_str().unwrap().contains("multi") {
+            event("one()\ntwo()<|endoftext|>")
+        } else {
+            event("a(1")
+        };
+        MockResponse::sse(first)
+            .chunked()
+            .piece(event(")\nnext line"))
+            .then_hang()
+    });
+    let mut sidecar = Sidecar::spawn();
+    let settings = json!({"customEngineServer": mock.url("/v1/completions"), "fim": {"template": "qwen"},
+                          "customEngineResponseFormat": "$.choices[0].text",
+                          "customEngineRequestFormat": {"customFields": {"stream": true}}});
+    // Single line: the cursor's line has `)` after it (which the answer then must not repeat).
+    let reply = inline(
+        &mut sidecar,
+        json!({"prefix": "x = f(", "suffix": ")\n", "settings": settings}),
+    );
+    assert_eq!(suggestion(&reply).as_deref(), Some("a(1"));
+    mock.wait_client_closed(0, WAIT);
+    // Multi-line: reading stops at the template's end token.
+    let reply = inline(
+        &mut sidecar,
+        json!({"prefix": "# multi\n", "suffix": "", "settings": settings}),
+    );
+    assert_eq!(suggestion(&reply).as_deref(), Some("one()\ntwo()"));
+    mock.wait_client_closed(1, WAIT);
+}
