@@ -13,10 +13,16 @@ fn answer(text: &str) -> MockResponse {
     MockResponse::json(200, completion_answer(text))
 }
 
-/// Sends `llm/inlineCompletion` and waits for its answer.
+/// Sends `llm/inlineCompletion` and waits for its answer; params and result must match the
+/// published schema.
 fn inline(sidecar: &mut Sidecar, params: Value) -> Reply {
+    schema::assert_matches_methods_schema("inlineCompletionParams", &params);
     let id = sidecar.request("llm/inlineCompletion", params);
-    sidecar.wait_response(&id, WAIT)
+    let reply = sidecar.wait_response(&id, WAIT);
+    if let Some(result) = reply.response.get("result") {
+        schema::assert_matches_methods_schema("inlineCompletionResult", result);
+    }
+    reply
 }
 
 /// The single suggestion's text, or `None` for an empty list.
