@@ -286,7 +286,8 @@ fn completion_presets_send_their_server_shape() {
 #[test]
 fn each_clean_up_rule_applies_to_the_answer() {
     // (answer, prefix, suffix, multiline, expected suggestion)
-    let cases: &[(&str, &str, &str, Option<bool>, Option<&str>)] = &[
+    type Case<'a> = (&'a str, &'a str, &'a str, Option<bool>, Option<&'a str>);
+    let cases: &[Case] = &[
         // Template stop token, and a special token of another family leaking.
         (
             "total += x<|endoftext|>more",

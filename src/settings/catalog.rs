@@ -126,7 +126,7 @@ impl Catalog {
         }
         if config.contains_key("completion") && self.completion.is_some() {
             problems.extend(
-                self.resolve_completion(Selection::default())
+                self.resolve_configured_completion()
                     .err()
                     .unwrap_or_default()
                     .into_iter()
@@ -153,6 +153,11 @@ impl Catalog {
                 ..Selection::default()
             });
         }
+        self.resolve_configured_completion()
+    }
+
+    /// The configured `completion` resolved; a problem saying how to configure one without it.
+    fn resolve_configured_completion(&self) -> Result<Settings, Vec<Problem>> {
         let Some(completion) = &self.completion else {
             return Err(vec![Problem::new(
                 "settings",
