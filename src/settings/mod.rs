@@ -294,8 +294,9 @@ impl Settings {
                     // What the user typed, before it was trimmed or encoded.
                     secrets.add(raw.trim());
                 }
-                let warnings =
+                let mut warnings =
                     cross_checks::warnings(&body, response_type, &content_path, &reasoning_path);
+                warnings.extend(fim::warnings(&fim, &url));
                 if let Some(name) = &token_header
                     && custom_headers.iter().any(|(h, _)| h == name)
                 {
