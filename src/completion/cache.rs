@@ -102,12 +102,14 @@ impl Cache {
 
 /// How much of the entry's suggestion `prefix` has typed already: `Some(n)`
 /// when `prefix` is the entry's prefix followed by its first `n` bytes and
-/// some of the suggestion is left.
+/// some of the suggestion is left. The prefixes' tails must be equal, not
+/// merely end alike: after typing `f` at the start of a file, the entry of
+/// the empty prefix is one typed character, never zero.
 fn typed(entry: &Entry, prefix: &str) -> Option<usize> {
     entry.text.char_indices().map(|(i, _)| i).find(|&n| {
         let typed = &entry.text[..n];
         prefix.ends_with(typed)
-            && prefix[..prefix.len() - typed.len()].ends_with(&entry.prefix_tail)
+            && tail(&prefix[..prefix.len() - typed.len()], PREFIX_TAIL) == entry.prefix_tail
     })
 }
 
@@ -144,6 +146,9 @@ mod tests {
         assert_eq!(cache.get(2, "let x = comp", ";\n"), None, "other settings");
         assert_eq!(cache.get(1, "let x = comp", ")\n"), None, "other suffix");
         assert_eq!(cache.get(1, "let y = comp", ";\n"), None, "other prefix");
+        cache.put(1, "", "", "fn main() {}");
+        assert_eq!(cache.get(1, "f", "").as_deref(), Some("n main() {}"));
+        assert_eq!(cache.get(1, "x\n", ""), None, "a longer prefix");
     }
 
     #[test]

@@ -32,7 +32,7 @@ pub fn clean(raw: &str, ctx: &Context, stops: &[String], chat: bool) -> Option<S
     } else {
         single_line(text)
     };
-    let text = trim_suffix_overlap(text, &ctx.suffix);
+    let text = trim_suffix_overlap(text, &ctx.prefix, &ctx.suffix);
     let text = text.trim_end_matches([' ', '\t']);
     if text.trim().is_empty() {
         return None;
@@ -69,10 +69,16 @@ pub fn strip_think(text: &str) -> &str {
 }
 
 /// The code of a chat answer: between `<COMPLETION>` tags when they are
-/// there (the closing one may have been a stop), without the hole marker.
+/// there (the closing one may have been a stop); else from the first code
+/// fence on, so prose around a fenced block is dropped (see [`strip_fence`]);
+/// else the answer, without the hole marker.
 pub fn chat_answer(text: &str) -> &str {
     let Some(start) = text.find(ANSWER_OPEN) else {
-        return text.trim_start_matches(HOLE);
+        // No tags: a model that talks around a fenced block; the block is the code.
+        return match fence_start(text) {
+            Some(fence) => &text[fence..],
+            None => text.trim_start_matches(HOLE),
+        };
     };
     let rest = &text[start + ANSWER_OPEN.len()..];
     let rest = match rest.find(ANSWER_CLOSE) {
@@ -82,10 +88,23 @@ pub fn chat_answer(text: &str) -> &str {
     rest.strip_prefix('\n').unwrap_or(rest)
 }
 
-/// The inside of a markdown fence around the whole answer (or of an opening
-/// fence the answer starts with, when the closing one is missing).
+/// Where the first line that opens a markdown fence starts.
+fn fence_start(text: &str) -> Option<usize> {
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        if line.trim_start().starts_with("```") {
+            return Some(offset);
+        }
+        offset += line.len();
+    }
+    None
+}
+
+/// The inside of a markdown fence the answer starts with: up to the line
+/// that closes it (whatever a chat model says after that is not code), or
+/// to the end when the closing fence is missing.
 pub fn strip_fence(text: &str) -> &str {
-    let trimmed = text.trim();
+    let trimmed = text.trim_start();
     let Some(rest) = trimmed.strip_prefix("```") else {
         return text;
     };
@@ -94,18 +113,20 @@ pub fn strip_fence(text: &str) -> &str {
         return "";
     };
     let body = &rest[newline + 1..];
-    match body.rfind("```") {
-        Some(end) if body[end + 3..].trim().is_empty() => {
-            body[..end].trim_end_matches(['\n', '\r'])
+    let mut offset = 0;
+    for line in body.split_inclusive('\n') {
+        if line.trim_start().starts_with("```") {
+            return body[..offset].trim_end_matches(['\n', '\r']);
         }
-        _ => body,
+        offset += line.len();
     }
+    body
 }
 
 /// Without a start that restates the text before the cursor: the longest
 /// start of the answer that the prefix ends with, when it begins at the
-/// start of one of the prefix's lines (its indentation aside), so the model
-/// said those lines again. A repeat that begins mid-line (`1);` after
+/// start of one of the prefix's lines (its indentation aside, unless the
+/// repeat spans a line break), so the model said those lines again. A repeat that begins mid-line (`1);` after
 /// `x.push(`) is the code going on, and stays.
 pub fn trim_prefix_overlap<'a>(text: &'a str, prefix: &str) -> &'a str {
     // Longest first: the whole repeated tail goes.
@@ -123,18 +144,32 @@ pub fn trim_prefix_overlap<'a>(text: &'a str, prefix: &str) -> &'a str {
             continue;
         }
         let before = &prefix[..prefix.len() - n];
-        let line_start = before
-            .rsplit('\n')
-            .next()
-            .unwrap_or_default()
-            .chars()
-            .all(|c| c == ' ' || c == '\t');
+        let indent = before.rsplit('\n').next().unwrap_or_default();
+        // A whole earlier line said again comes with its own indentation:
+        // `end` at the start of a line after `  end` closes an outer block.
+        let line_start = indent.chars().all(|c| c == ' ' || c == '\t')
+            && (indent.is_empty() || !head.contains('\n'));
         let said = head.chars().filter(|c| !c.is_whitespace()).count();
         if line_start && said >= MIN_RESTATED {
             return &text[n..];
         }
     }
     text
+}
+
+/// Whether a single-line answer read so far holds its whole line: a line
+/// break after what [`clean`] removes first (a `<think>` block, a fence's
+/// opening line), so streaming can stop there.
+pub fn line_ended(text: &str) -> bool {
+    let text = strip_think(text);
+    let body = match text.trim_start().strip_prefix("```") {
+        Some(rest) => match rest.find('\n') {
+            Some(newline) => &rest[newline + 1..],
+            None => return false,
+        },
+        None => text,
+    };
+    body.contains(['\n', '\r'])
 }
 
 /// Up to the first line break; an answer that starts with one is empty.
@@ -147,10 +182,11 @@ pub fn single_line(text: &str) -> &str {
 
 /// Without an ending that repeats the start of the suffix: the longest end
 /// of the answer that the suffix (after spaces) begins with, when it is
-/// punctuation (a closing bracket, quote, `;`) or at least four characters;
+/// punctuation (a closing bracket, quote, `;`) or at least four characters,
+/// and trimming it does not unbalance the brackets of the cursor's line;
 /// and, for a multi-line answer, from the first line equal to the next
 /// non-blank line after the cursor.
-pub fn trim_suffix_overlap<'a>(text: &'a str, suffix: &str) -> &'a str {
+pub fn trim_suffix_overlap<'a>(text: &'a str, prefix: &str, suffix: &str) -> &'a str {
     let mut text = text;
     let next_line = suffix
         .split('\n')
@@ -175,19 +211,46 @@ pub fn trim_suffix_overlap<'a>(text: &'a str, suffix: &str) -> &'a str {
             offset += line.len();
         }
     }
+    let before = prefix.rsplit('\n').next().unwrap_or_default();
+    let after = suffix.split('\n').next().unwrap_or_default();
     let suffix = suffix.trim_start_matches([' ', '\t']);
-    let ends: Vec<usize> = text.char_indices().map(|(i, _)| i).collect();
-    for start in ends {
+    for (start, _) in text.char_indices() {
         let tail = &text[start..];
         if tail.trim().is_empty() || !suffix.starts_with(tail) {
             continue;
         }
         let punctuation = tail.chars().all(|c| !c.is_alphanumeric() && c != '_');
-        if punctuation || tail.chars().count() >= 4 {
-            return text[..start].trim_end_matches([' ', '\t']);
+        // A closer the answer opened itself (`a(1)` in `f(|)`) is not a repeat:
+        // brackets are trimmed only when that leaves the line no less balanced.
+        let kept = &text[..start];
+        let balanced = !tail.contains(BRACKETS)
+            || unbalanced(&[before, kept, after]) <= unbalanced(&[before, text, after]);
+        if (punctuation || tail.chars().count() >= 4) && balanced {
+            return kept.trim_end_matches([' ', '\t']);
         }
     }
     text
+}
+
+/// The brackets the suffix-overlap rule counts.
+const BRACKETS: [char; 6] = ['(', ')', '[', ']', '{', '}'];
+
+/// How many brackets of `parts`, read as one text, are left unmatched:
+/// openers minus closers of each kind, in absolute value, summed.
+fn unbalanced(parts: &[&str]) -> u64 {
+    let mut depth = [0i64; 3];
+    for c in parts.iter().flat_map(|p| p.chars()) {
+        match c {
+            '(' => depth[0] += 1,
+            ')' => depth[0] -= 1,
+            '[' => depth[1] += 1,
+            ']' => depth[1] -= 1,
+            '{' => depth[2] += 1,
+            '}' => depth[2] -= 1,
+            _ => {}
+        }
+    }
+    depth.iter().map(|d| d.unsigned_abs()).sum()
 }
 
 #[cfg(test)]
@@ -222,6 +285,7 @@ mod tests {
         assert_eq!(strip_fence("```\na\nb\n```\n"), "a\nb");
         assert_eq!(strip_fence("```rust\nlet x = 1;"), "let x = 1;");
         assert_eq!(strip_fence("x = `a`"), "x = `a`");
+        assert_eq!(strip_fence("```py\nx = 1\n```\nThis sets x."), "x = 1");
     }
 
     #[test]
@@ -232,6 +296,10 @@ mod tests {
         );
         assert_eq!(chat_answer("<COMPLETION>\na + b"), "a + b");
         assert_eq!(chat_answer("a + b"), "a + b");
+        assert_eq!(
+            strip_fence(chat_answer("Here:\n```js\nf(1)\n```\nDone.")),
+            "f(1)"
+        );
         assert_eq!(strip_think("<think>hmm</think>\nx"), "x");
     }
 
@@ -264,19 +332,26 @@ mod tests {
 
     #[test]
     fn suffix_overlap_is_trimmed() {
-        assert_eq!(trim_suffix_overlap("a, b)", ")"), "a, b");
-        assert_eq!(trim_suffix_overlap("x = [1, 2]);", "]);\n"), "x = [1, 2");
-        assert_eq!(trim_suffix_overlap("while", "e"), "while");
+        assert_eq!(trim_suffix_overlap("a, b)", "sum(", ")"), "a, b");
         assert_eq!(
-            trim_suffix_overlap("\n    return 1\n}\n", "\n}\n"),
+            trim_suffix_overlap("x = [1, 2]);", "f(", "]);\n"),
+            "x = [1, 2"
+        );
+        assert_eq!(trim_suffix_overlap("while", "", "e"), "while");
+        assert_eq!(
+            trim_suffix_overlap("\n    return 1\n}\n", "fn f() {", "\n}\n"),
             "\n    return 1"
         );
-        assert_eq!(trim_suffix_overlap("foo", ""), "foo");
+        assert_eq!(trim_suffix_overlap("foo", "", ""), "foo");
     }
 
     #[test]
     fn single_line_mode_and_blank_answers() {
         assert_eq!(single_line("a(1)\nb"), "a(1)");
+        assert!(line_ended("a(1)\nb"));
+        assert!(!line_ended("```python\n"));
+        assert!(line_ended("```python\nsum(x)\n"));
+        assert!(!line_ended("<think>a\nb"));
         let c = ctx("x = ", "\n", false);
         assert_eq!(clean("  \n\t", &c, &[], false), None);
         assert_eq!(clean("\nfoo", &c, &[], false), None);

@@ -106,7 +106,7 @@ impl ChunkSink for EarlyStop<'_> {
             return;
         }
         self.text.push_str(text);
-        let line_ended = self.single_line && self.text.contains(['\n', '\r']);
+        let line_ended = self.single_line && cleanup::line_ended(&self.text);
         let stopped = cleanup::cut_at_stops(&self.text, self.stops).len() < self.text.len();
         if line_ended || stopped {
             tracing::debug!(

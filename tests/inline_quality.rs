@@ -1,0 +1,245 @@
+//! Code completion as a demanding user sees it, through the real binary against mock servers on
+//! 127.0.0.1: closing text the answer needs is kept while duplicated closers go, a block closer
+//! that only looks like the line above stays, a chat model's prose never reaches the ghost
+//! text, a fenced answer streamed in single-line mode, the cache never hands back typed text,
+//! a blank answer, and a burst of requests for one document.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+
+fn answer(text: &str) -> MockResponse {
+    MockResponse::json(200, completion_answer(text))
+}
+
+fn inline(sidecar: &mut Sidecar, params: Value) -> Reply {
+    let id = sidecar.request("llm/inlineCompletion", params);
+    sidecar.wait_response(&id, WAIT)
+}
+
+fn suggestion(reply: &Reply) -> Option<String> {
+    let items = reply.result()["items"].as_array().expect("items").clone();
+    assert!(items.len() <= 1, "{items:?}");
+    items
+        .first()
+        .map(|i| i["insertText"].as_str().expect("insertText").to_owned())
+}
+
+/// (answer, prefix, suffix, expected suggestion), each against a Qwen FIM server.
+fn assert_cleaned(cases: &[(&str, &str, &str, Option<&str>)]) {
+    let mut sidecar = Sidecar::spawn();
+    for (raw, prefix, suffix, expected) in cases {
+        let mock = MockLlm::always(answer(raw));
+        let reply = inline(
+            &mut sidecar,
+            json!({"prefix": prefix, "suffix": suffix,
+                   "settings": {"customEngineServer": mock.url("/v1/completions"), "fim": {"template": "qwen"}}}),
+        );
+        assert_eq!(
+            suggestion(&reply).as_deref(),
+            *expected,
+            "answer {raw:?} after {prefix:?} before {suffix:?}"
+        );
+        mock.single_request();
+    }
+}
+
+/// A closing bracket the answer opened itself is part of the code, even when the suffix starts
+/// with the same bracket; only closers the answer has no opener for repeat the suffix.
+#[test]
+fn closers_the_answer_needs_are_kept_and_duplicated_ones_trimmed() {
+    assert_cleaned(&[
+        // f(a(1)): the answer's `)` closes its own `a(`; the suffix's closes `f(`.
+        ("a(1)", "x = f(", ")\n", Some("a(1)")),
+        ("items[0]", "print(", ")\n", Some("items[0]")),
+        ("{ a: 1 }", "call(", ");\n", Some("{ a: 1 }")),
+        // The model wrote the suffix's closers again: they go.
+        ("a, b)", "sum(", ")\n", Some("a, b")),
+        ("a, b);", "sum(", ");\n", Some("a, b")),
+        ("g(1))", "x = f(", ")\n", Some("g(1)")),
+        ("1, 2]);", "run([", "]);\n", Some("1, 2")),
+    ]);
+}
+
+/// A block closer at the start of an empty line closes an outer block; it is not the line
+/// above said again just because that line holds the same word at another indentation.
+#[test]
+fn a_block_closer_is_not_taken_for_a_restated_line() {
+    assert_cleaned(&[
+        ("end\n", "def f\n  if x\n    y\n  end\n", "", Some("end\n")),
+        (
+            "done\necho ok",
+            "for a in 1; do\n  for b in 2; do\n    echo\n  done\n",
+            "",
+            Some("done\necho ok"),
+        ),
+        // The line said again with its own indentation is still a restatement.
+        (
+            "    return total\nprint(f())",
+            "def f():\n    return total",
+            "",
+            Some("\nprint(f())"),
+        ),
+    ]);
+}
+
+/// `fim.mode: chat` against an OpenAI-style chat server whose model ignores the tags and
+/// answers with prose around a fenced block (a reasoning model thinks first): only the code
+/// is suggested, streamed or not.
+#[test]
+fn a_chat_answer_with_prose_around_a_fence_gives_only_the_code() {
+    let answers = [
+        "Sure! Here is the completion:\n\n```python\nreturn a + b\n```\n\nThis returns the sum.",
+        "<think>The hole is the body.</think>\nHere you go:\n```py\nreturn a + b\n```",
+        "```python\nreturn a + b\n```\nExplanation: adds them.",
+    ];
+    let mut sidecar = Sidecar::spawn();
+    for text in answers {
+        for streamed in [false, true] {
+            let response = if streamed {
+                MockResponse::sse(openai_sse(&[&text[..12], &text[12..]]))
+            } else {
+                MockResponse::json(200, openai_message(text))
+            };
+            let mock = MockLlm::always(response);
+            let reply = inline(
+                &mut sidecar,
+                json!({"prefix": "def add(a, b):\n    ", "suffix": "\n", "language": "python",
+                       "settings": {"customEngineServer": mock.url("/v1/chat/completions"),
+                                    "customEngineRequestFormat": {"customFields": {"stream": streamed}},
+                                    "fim": {"mode": "chat"}}}),
+            );
+            assert_eq!(
+                suggestion(&reply).as_deref(),
+                Some("return a + b"),
+                "{text:?} streamed: {streamed}"
+            );
+        }
+    }
+}
+
+/// In single-line mode a streamed answer that opens with a code fence is read past the fence's
+/// line: the code inside is the suggestion.
+#[test]
+fn a_fenced_answer_streamed_in_single_line_mode_gives_its_code() {
+    let event =
+        |text: &str| sse_event(&json!({"choices": [{"index": 0, "text": text}]}).to_string());
+    let mock = MockLlm::start(move |_| {
+        MockResponse::sse(event("```python\n"))
+            .chunked()
+            .piece(event("sum(values)\n"))
+            .piece(event("```\n"))
+            .then_hang()
+    });
+    let mut sidecar = Sidecar::spawn();
+    let reply = inline(
+        &mut sidecar,
+        json!({"prefix": "total = ", "suffix": "  # all of them\n",
+               "settings": {"customEngineServer": mock.url("/v1/completions"), "fim": {"template": "qwen"},
+                            "customEngineResponseFormat": "$.choices[0].text",
+                            "customEngineRequestFormat": {"customFields": {"stream": true}}}}),
+    );
+    assert_eq!(suggestion(&reply).as_deref(), Some("sum(values)"));
+    mock.wait_client_closed(0, WAIT);
+}
+
+/// A cached suggestion is only reused where its own prefix ends: at the start of a file or
+/// after indentation, typing a character never brings back the whole suggestion again.
+#[test]
+fn the_cache_never_hands_back_text_already_typed() {
+    let mock = MockLlm::start(|request| {
+        let prompt = request.json()["prompt"].as_str().unwrap_or_default();
+        if prompt.contains("    ") {
+            answer("return 1")
+        } else {
+            answer("fn main() {}")
+        }
+    });
+    let mut sidecar = Sidecar::spawn();
+    let settings =
+        json!({"customEngineServer": mock.url("/v1/completions"), "fim": {"template": "qwen"}});
+    let ask = |sidecar: &mut Sidecar, prefix: &str, suffix: &str| {
+        inline(
+            sidecar,
+            json!({"prefix": prefix, "suffix": suffix, "path": "/new.rs", "settings": settings}),
+        )
+    };
+    let first = ask(&mut sidecar, "", "");
+    assert_eq!(suggestion(&first).as_deref(), Some("fn main() {}"));
+    let typed = ask(&mut sidecar, "f", "");
+    assert_eq!(suggestion(&typed).as_deref(), Some("n main() {}"));
+    assert_eq!(typed.result()["cached"], json!(true));
+    assert_eq!(mock.requests().len(), 1);
+
+    let indented = ask(&mut sidecar, "fn f() {\n    ", "\n}");
+    assert_eq!(suggestion(&indented).as_deref(), Some("return 1"));
+    // One more space is not the start of `return 1`: no cached answer for it.
+    let spaced = ask(&mut sidecar, "fn f() {\n     ", "\n}");
+    assert_eq!(spaced.result()["cached"], json!(false));
+    assert_eq!(mock.requests().len(), 3);
+}
+
+/// A server that answers 200 with nothing (the model stopped at once) gives an empty list, not
+/// an error; so does an answer of only stop tokens.
+#[test]
+fn a_blank_answer_is_an_empty_list() {
+    for body in [
+        completion_answer(""),
+        completion_answer("<|endoftext|>"),
+        json!({"choices": [{"index": 0, "text": null, "finish_reason": "stop"}]}).to_string(),
+    ] {
+        let mock = MockLlm::always(MockResponse::json(200, &body));
+        let mut sidecar = Sidecar::spawn();
+        let reply = inline(
+            &mut sidecar,
+            json!({"prefix": "x = ", "suffix": "\n",
+                   "settings": {"customEngineServer": mock.url("/v1/completions"), "fim": {"template": "qwen"}}}),
+        );
+        assert_eq!(reply.result()["items"], json!([]), "{body}");
+    }
+}
+
+/// Fifty requests typed in a burst for one document: every superseded one is answered -32800
+/// once, the last one gets the suggestion, and the server sees far fewer than fifty requests.
+#[test]
+fn a_burst_of_requests_for_one_document_ends_with_the_last_answered() {
+    let mock = MockLlm::always(answer("done()"));
+    let mut sidecar = Sidecar::spawn();
+    let settings =
+        json!({"customEngineServer": mock.url("/v1/completions"), "fim": {"template": "qwen"}});
+    let ids: Vec<Value> = (0..50)
+        .map(|i| {
+            sidecar.request(
+                "llm/inlineCompletion",
+                json!({"prefix": format!("let v{i} = "), "suffix": "\n", "path": "/burst.rs", "settings": settings}),
+            )
+        })
+        .collect();
+    let mut answered = 0;
+    for (i, id) in ids.iter().enumerate() {
+        let reply = sidecar.wait_response(id, WAIT);
+        if i == ids.len() - 1 {
+            assert_eq!(suggestion(&reply).as_deref(), Some("done()"));
+        } else if reply.response.get("error").is_some() {
+            reply.expect_code(CANCELLED);
+        } else {
+            answered += 1;
+        }
+    }
+    // Each id answered exactly once.
+    for id in &ids {
+        let count = sidecar
+            .transcript()
+            .iter()
+            .filter(|m| m.get("id") == Some(id) && m.get("method").is_none())
+            .count();
+        assert_eq!(count, 1, "{id}");
+    }
+    let requests = mock.requests().len();
+    assert!(
+        requests <= answered + 10,
+        "{requests} requests for 50 keystrokes"
+    );
+    eprintln!("burst: {requests} HTTP requests, {answered} earlier requests answered in time");
+}
