@@ -243,3 +243,128 @@ fn a_burst_of_requests_for_one_document_ends_with_the_last_answered() {
     );
     eprintln!("burst: {requests} HTTP requests, {answered} earlier requests answered in time");
 }
+
+/// Codestral's FIM endpoint (and Code Llama through llama.cpp) answers ` 1` after `x = `: the
+/// space the line already ends with is not doubled. A space after code with none before the
+/// cursor, or after indentation, stays.
+#[test]
+fn a_space_the_line_already_ends_with_is_not_doubled() {
+    let cases = [
+        (" 1", "x = ", Some("1")),
+        (" 1", "x =", Some(" 1")),
+        (" items.len()", "    return ", Some("items.len()")),
+        (" x", "    ", Some(" x")),
+    ];
+    let mut sidecar = Sidecar::spawn();
+    for (raw, prefix, expected) in cases {
+        let mock = MockLlm::always(MockResponse::json(200, openai_message(raw)));
+        let reply = inline(
+            &mut sidecar,
+            json!({"prefix": prefix, "suffix": "\n",
+                   "settings": {"preset": "codestral-fim", "customEngineServer": mock.url("/v1/fim/completions"),
+                                "customEngineToken": "k"}}),
+        );
+        assert_eq!(
+            suggestion(&reply).as_deref(),
+            expected,
+            "{raw:?} after {prefix:?}"
+        );
+        assert_eq!(mock.single_request().path, "/v1/fim/completions");
+    }
+}
+
+/// Where the line has text after the cursor the suggestion is one line; at the end of a line
+/// or on an empty one it may span lines; `fim.multiline` decides when set. Windows line ends
+/// and text far wider than the budget (CJK, emoji) go through whole.
+#[test]
+fn single_or_multi_line_follows_the_cursor_and_the_setting() {
+    let two_lines = "first()\nsecond()";
+    // (prefix, suffix, fim.multiline, expected)
+    let cases: &[(&str, &str, Option<bool>, &str)] = &[
+        ("x = ", "  # note\n", None, "first()"),
+        ("x = ", "\n", None, two_lines),
+        ("", "", None, two_lines),
+        ("x = ", "\r\nnext\r\n", None, two_lines),
+        ("x = ", "  # note\r\n", None, "first()"),
+        ("x = ", "  # note\n", Some(true), two_lines),
+        ("x = ", "\n", Some(false), "first()"),
+    ];
+    let mut sidecar = Sidecar::spawn();
+    for (prefix, suffix, multiline, expected) in cases {
+        let mock = MockLlm::always(answer(two_lines));
+        let mut fim = json!({"template": "qwen"});
+        if let Some(multiline) = multiline {
+            fim["multiline"] = json!(multiline);
+        }
+        let reply = inline(
+            &mut sidecar,
+            json!({"prefix": prefix, "suffix": suffix,
+                   "settings": {"customEngineServer": mock.url("/v1/completions"), "fim": fim}}),
+        );
+        assert_eq!(
+            suggestion(&reply).as_deref(),
+            Some(*expected),
+            "{prefix:?} {suffix:?} {multiline:?}"
+        );
+        mock.single_request();
+    }
+    // A budget smaller than one wide character never splits it.
+    let mock = MockLlm::always(answer("完成"));
+    let wide = "注释🙂".repeat(50);
+    let reply = inline(
+        &mut sidecar,
+        json!({"prefix": format!("// {wide}"), "suffix": format!("{wide}\n"),
+               "settings": {"customEngineServer": mock.url("/v1/completions"),
+                            "fim": {"template": "qwen", "prefixChars": 5, "suffixChars": 2}}}),
+    );
+    assert_eq!(suggestion(&reply).as_deref(), Some("完成"));
+    let prompt = mock.single_request().json()["prompt"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(prompt, "<|fim_prefix|>🙂<|fim_suffix|><|fim_middle|>");
+}
+
+/// A cancelled request leaves neither its document's slot nor the cache behind: the next
+/// request for the same document goes to the server and is answered.
+#[test]
+fn cancelling_leaves_the_document_usable() {
+    let gate = Gate::new();
+    let mock = MockLlm::start({
+        let gate = gate.clone();
+        move |request| {
+            if request.json()["prompt"].as_str().unwrap().contains("slow") {
+                MockResponse::new(200)
+                    .content_type("application/json")
+                    .piece_after(Before::Gate(gate.clone()), completion_answer("late()"))
+            } else {
+                answer("now()")
+            }
+        }
+    });
+    let mut sidecar = Sidecar::spawn();
+    let settings =
+        json!({"customEngineServer": mock.url("/v1/completions"), "fim": {"template": "qwen"}});
+    let first = sidecar.request(
+        "llm/inlineCompletion",
+        json!({"prefix": "slow ", "suffix": "", "path": "/c.rs", "settings": settings}),
+    );
+    mock.wait_for_requests(1, WAIT);
+    sidecar.cancel(&first);
+    sidecar.wait_response(&first, WAIT).expect_code(CANCELLED);
+    mock.wait_client_closed(0, WAIT);
+    gate.open();
+    // The same position again: not a cached answer, a fresh request.
+    let again = inline(
+        &mut sidecar,
+        json!({"prefix": "slow ", "suffix": "", "path": "/c.rs", "settings": settings}),
+    );
+    assert_eq!(again.result()["cached"], json!(false));
+    assert_eq!(suggestion(&again).as_deref(), Some("late()"));
+    let next = inline(
+        &mut sidecar,
+        json!({"prefix": "fast ", "suffix": "", "path": "/c.rs", "settings": settings}),
+    );
+    assert_eq!(suggestion(&next).as_deref(), Some("now()"));
+    assert_eq!(mock.requests().len(), 3);
+}

@@ -7,10 +7,12 @@
 //! 3. [`chat_answer`] (chat mode): the code between `<COMPLETION>` tags;
 //! 4. [`strip_fence`]: a markdown code fence around the answer;
 //! 5. [`trim_prefix_overlap`]: lines before the cursor said again;
-//! 6. [`single_line`]: single-line mode ends at the first line break;
-//! 7. [`trim_suffix_overlap`]: text that repeats what already follows the
+//! 6. [`trim_doubled_space`]: a space the text before the cursor ends with,
+//!    said again (SentencePiece models such as Codestral and Code Llama);
+//! 7. [`single_line`]: single-line mode ends at the first line break;
+//! 8. [`trim_suffix_overlap`]: text that repeats what already follows the
 //!    cursor (a closing `)` or `}`), or a line equal to the next line;
-//! 8. blank or whitespace-only answers give nothing.
+//! 9. blank or whitespace-only answers give nothing.
 
 use super::fim::leaked_tokens;
 use super::request::{ANSWER_CLOSE, ANSWER_OPEN, Context, HOLE};
@@ -27,6 +29,7 @@ pub fn clean(raw: &str, ctx: &Context, stops: &[String], chat: bool) -> Option<S
     let text = if chat { chat_answer(text) } else { text };
     let text = strip_fence(text);
     let text = trim_prefix_overlap(text, &ctx.prefix);
+    let text = trim_doubled_space(text, &ctx.prefix);
     let text = if ctx.multiline {
         text
     } else {
@@ -155,6 +158,19 @@ pub fn trim_prefix_overlap<'a>(text: &'a str, prefix: &str) -> &'a str {
         }
     }
     text
+}
+
+/// Without a leading space when the cursor already follows one after code
+/// on its line (`x = ` answered ` 1`): models whose tokens carry their
+/// leading space (Codestral, Code Llama) start with one more. Indentation
+/// (nothing but blanks before the cursor) and runs of spaces stay.
+pub fn trim_doubled_space<'a>(text: &'a str, prefix: &str) -> &'a str {
+    let line = prefix.rsplit('\n').next().unwrap_or_default();
+    let after_code = line.ends_with(' ') && !line.trim().is_empty();
+    match text.strip_prefix(' ') {
+        Some(rest) if after_code && rest.starts_with(|c: char| !c.is_whitespace()) => rest,
+        _ => text,
+    }
 }
 
 /// Whether a single-line answer read so far holds its whole line: a line
@@ -343,6 +359,14 @@ mod tests {
             "\n    return 1"
         );
         assert_eq!(trim_suffix_overlap("foo", "", ""), "foo");
+    }
+
+    #[test]
+    fn a_doubled_space_is_trimmed_after_code_only() {
+        assert_eq!(trim_doubled_space(" 1", "x = "), "1");
+        assert_eq!(trim_doubled_space(" 1", "x ="), " 1");
+        assert_eq!(trim_doubled_space(" x", "    "), " x");
+        assert_eq!(trim_doubled_space("  # note", "x = 1 "), "  # note");
     }
 
     #[test]
