@@ -368,3 +368,101 @@ fn cancelling_leaves_the_document_usable() {
     assert_eq!(suggestion(&next).as_deref(), Some("now()"));
     assert_eq!(mock.requests().len(), 3);
 }
+
+/// Ollama streams NDJSON when the body does not say `stream: false` (its default): the lines
+/// are read as they come and reading stops at the end of the line in single-line mode.
+#[test]
+fn an_ollama_ndjson_stream_is_read_line_by_line() {
+    let line = |text: &str| {
+        format!(
+            "{}\n",
+            json!({"model": "sc", "response": text, "done": false})
+        )
+    };
+    let mock = MockLlm::start(move |_| {
+        MockResponse::new(200)
+            .content_type("application/x-ndjson")
+            .chunked()
+            .piece(line("sum("))
+            .piece(line("a, b"))
+            .piece(line(")\nmore()"))
+            .then_hang()
+    });
+    let mut sidecar = Sidecar::spawn();
+    let reply = inline(
+        &mut sidecar,
+        json!({"prefix": "total = ", "suffix": "  # all\n",
+               "settings": {"customEngineServer": mock.url("/api/generate"), "model": "sc",
+                            "fim": {"template": "starcoder"}}}),
+    );
+    assert_eq!(suggestion(&reply).as_deref(), Some("sum(a, b)"));
+    mock.wait_client_closed(0, WAIT);
+    assert_eq!(mock.single_request().json()["raw"], json!(true));
+}
+
+/// Errors keep the server's own words: a 4xx with its message, a 5xx, and a body that is not
+/// what its content type says; the sidecar keeps serving.
+#[test]
+fn server_failures_are_errors_with_the_servers_words() {
+    let cases = [
+        (
+            MockResponse::json(
+                400,
+                json!({"error": {"message": "prompt is too long for model qwen", "type": "invalid_request_error"}}).to_string(),
+            ),
+            "prompt is too long for model qwen",
+        ),
+        (
+            MockResponse::json(503, json!({"error": "model is loading"}).to_string()),
+            "model is loading",
+        ),
+    ];
+    let mut sidecar = Sidecar::spawn();
+    for (response, words) in cases {
+        let mock = MockLlm::always(response);
+        let reply = inline(
+            &mut sidecar,
+            json!({"prefix": "x = ", "suffix": "\n",
+                   "settings": {"customEngineServer": mock.url("/v1/completions"), "fim": {"template": "qwen"},
+                                "retry": {"maxRetries": 0}}}),
+        );
+        let message = reply.error()["message"].as_str().unwrap().to_owned();
+        assert!(message.contains(words), "{message}");
+    }
+    // Labelled as an event stream, sent as one JSON body.
+    let mock = MockLlm::always(
+        MockResponse::new(200)
+            .content_type("text/event-stream")
+            .piece(completion_answer("mislabelled()")),
+    );
+    let reply = inline(
+        &mut sidecar,
+        json!({"prefix": "x = ", "suffix": "\n",
+               "settings": {"customEngineServer": mock.url("/v1/completions"), "fim": {"template": "qwen"}}}),
+    );
+    assert_eq!(suggestion(&reply).as_deref(), Some("mislabelled()"));
+    assert_still_serving(&mut sidecar);
+}
+
+/// A model's name given as `fim.template` (what users write first) is a settings problem that
+/// names the template of the model's family; a typo gets the nearest name.
+#[test]
+fn a_model_name_as_template_names_the_right_template() {
+    let mut sidecar = Sidecar::spawn();
+    for (given, hint) in [
+        ("qwen2.5-coder:1.5b-base", "use `qwen`"),
+        ("deepseek-coder-v2", "use `deepseek`"),
+        ("codeqwen1.5", "use `starcoder`"),
+        ("starcode", "did you mean `starcoder`?"),
+    ] {
+        let reply = inline(
+            &mut sidecar,
+            json!({"prefix": "x", "settings": {"customEngineServer": "http://127.0.0.1:9/v1/completions",
+                                                "fim": {"template": given}}}),
+        );
+        let data = reply.expect_error(INVALID_PARAMS, "invalid_settings");
+        let message = data["problems"][0]["message"].as_str().unwrap();
+        assert_eq!(data["problems"][0]["field"], "fim.template");
+        assert!(message.contains(hint), "{given}: {message}");
+    }
+}

@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 use super::typo::closest;
 use super::validate::kind_of;
 use super::{Problem, REQUEST_FORMAT};
-use crate::completion::fim::{TEMPLATE_NAMES, Template};
+use crate::completion::fim::{TEMPLATE_NAMES, Template, template_of_model};
 use crate::request::{BodySpec, FIM_PROMPT_PLACEHOLDER, PREFIX_PLACEHOLDER, SUFFIX_PLACEHOLDER};
 
 /// The key of the object.
@@ -312,9 +312,15 @@ fn parse_template(value: Option<&Value>, problems: &mut Vec<Problem>) -> Option<
         Value::String(name) => {
             let found = Template::named(name);
             if found.is_none() {
-                let hint = match closest(&name.to_ascii_lowercase(), TEMPLATE_NAMES) {
-                    Some(known) => format!("did you mean `{known}`? "),
-                    None => String::new(),
+                let hint = match (
+                    closest(&name.to_ascii_lowercase(), TEMPLATE_NAMES),
+                    template_of_model(name),
+                ) {
+                    (Some(known), _) => format!("did you mean `{known}`? "),
+                    (None, Some(family)) => format!(
+                        "that looks like a model name: use `{family}`, the template of its family. "
+                    ),
+                    (None, None) => String::new(),
                 };
                 problems.push(Problem::new(
                     field,
