@@ -466,3 +466,29 @@ fn a_model_name_as_template_names_the_right_template() {
         assert!(message.contains(hint), "{given}: {message}");
     }
 }
+
+/// A multi-line answer that closes a block it opened itself keeps that closer; a closer at the
+/// suffix's own indentation repeats the suffix and goes.
+#[test]
+fn a_nested_block_closer_is_not_taken_for_the_suffix() {
+    assert_cleaned(&[
+        (
+            "\n    if x {\n        y();\n    }\n    z();\n}\n",
+            "fn f() {",
+            "\n}\n",
+            Some("\n    if x {\n        y();\n    }\n    z();"),
+        ),
+        (
+            "\n        a();\n    }\n    b();",
+            "fn f() {\n    if x {",
+            "\n    }\n}\n",
+            Some("\n        a();"),
+        ),
+        (
+            "\r\n        a();\r\n    }\r\n}\r\n",
+            "fn f() {\r\n    if x {",
+            "\r\n    }\r\n}\r\n",
+            Some("\r\n        a();"),
+        ),
+    ]);
+}

@@ -200,27 +200,27 @@ pub fn single_line(text: &str) -> &str {
 /// of the answer that the suffix (after spaces) begins with, when it is
 /// punctuation (a closing bracket, quote, `;`) or at least four characters,
 /// and trimming it does not unbalance the brackets of the cursor's line;
-/// and, for a multi-line answer, from the first line equal to the next
-/// non-blank line after the cursor.
+/// and, for a multi-line answer, from the first line equal to the rest of
+/// the cursor's line or else to the next non-blank line (indentation included).
 pub fn trim_suffix_overlap<'a>(text: &'a str, prefix: &str, suffix: &str) -> &'a str {
     let mut text = text;
+    // The next line is compared with its indentation: a `}` that closes a
+    // block the answer opened is indented deeper than the suffix's `}`.
     let next_line = suffix
         .split('\n')
         .skip(1)
-        .map(str::trim)
-        .find(|l| !l.is_empty());
+        .map(str::trim_end)
+        .find(|l| !l.trim().is_empty());
     let rest_of_line = suffix.split('\n').next().unwrap_or_default().trim();
-    let repeated = if rest_of_line.is_empty() {
-        next_line
-    } else {
-        Some(rest_of_line)
+    let repeats = |line: &str| match next_line {
+        _ if !rest_of_line.is_empty() => line.trim() == rest_of_line,
+        Some(next) => line.trim_end() == next,
+        None => false,
     };
-    if text.contains('\n')
-        && let Some(repeated) = repeated
-    {
+    if text.contains('\n') {
         let mut offset = 0;
         for (i, line) in text.split_inclusive('\n').enumerate() {
-            if i > 0 && line.trim() == repeated {
+            if i > 0 && repeats(line) {
                 text = text[..offset].trim_end_matches(['\n', '\r']);
                 break;
             }
@@ -359,6 +359,14 @@ mod tests {
             "\n    return 1"
         );
         assert_eq!(trim_suffix_overlap("foo", "", ""), "foo");
+        assert_eq!(
+            trim_suffix_overlap(
+                "\n    if x {\n        y();\n    }\n    z()\n}",
+                "fn f() {",
+                "\n}\n"
+            ),
+            "\n    if x {\n        y();\n    }\n    z()"
+        );
     }
 
     #[test]
