@@ -492,3 +492,28 @@ fn a_nested_block_closer_is_not_taken_for_the_suffix() {
         ),
     ]);
 }
+
+/// A broken configured `completion` is reported under `completion.…` when a request uses it,
+/// so nobody looks for an `llm` in a request that has none.
+#[test]
+fn a_broken_configured_completion_is_named_as_such() {
+    let mut sidecar = Sidecar::spawn();
+    let id = sidecar.request(
+        "initialize",
+        json!({"processId": null, "capabilities": {}, "initializationOptions": {
+            "customLlms": [{"name": "Local", "url": "http://127.0.0.1:9/v1/completions",
+                            "auth": {"type": "Bearer", "token": ""}, "requestFormat": "", "responseFormat": ""}],
+            "completion": {"llm": "Locl"}}}),
+    );
+    let result = sidecar.wait_response(&id, WAIT).result().clone();
+    assert_eq!(
+        result["configuration"]["problems"][0]["field"],
+        "completion.llm"
+    );
+    sidecar.notify("initialized", json!({}));
+    let reply = inline(&mut sidecar, json!({"prefix": "x"}));
+    let data = reply.expect_error(INVALID_PARAMS, "invalid_settings");
+    assert_eq!(data["problems"][0]["field"], "completion.llm", "{data}");
+    let message = data["problems"][0]["message"].as_str().unwrap();
+    assert!(message.contains("Local"), "{message}");
+}
