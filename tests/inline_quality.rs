@@ -517,3 +517,35 @@ fn a_broken_configured_completion_is_named_as_such() {
     let message = data["problems"][0]["message"].as_str().unwrap();
     assert!(message.contains("Local"), "{message}");
 }
+
+/// A custom template's `stop` is checked like `fim.stop`: an empty stop string (which would
+/// blank every answer) or a non-string is a settings problem, not a silent empty list.
+#[test]
+fn a_custom_templates_stop_list_is_checked() {
+    let mock = MockLlm::always(answer("x + 1"));
+    let mut sidecar = Sidecar::spawn();
+    for stop in [json!([""]), json!(["<END>", 5]), json!("")] {
+        let reply = inline(
+            &mut sidecar,
+            json!({"prefix": "y = ", "suffix": "\n",
+                   "settings": {"customEngineServer": mock.url("/v1/completions"),
+                                "fim": {"template": {"prefix": "<A>", "suffix": "<B>", "middle": "<C>", "stop": stop}}}}),
+        );
+        let data = reply.expect_error(INVALID_PARAMS, "invalid_settings");
+        assert_eq!(data["problems"][0]["field"], "fim.template.stop", "{stop}");
+    }
+    assert!(mock.requests().is_empty());
+    // A valid one is sent and ends the answer.
+    let mock = MockLlm::always(answer("x + 1<END>junk"));
+    let reply = inline(
+        &mut sidecar,
+        json!({"prefix": "y = ", "suffix": "\n",
+               "settings": {"customEngineServer": mock.url("/v1/completions"),
+                            "fim": {"template": {"prefix": "<A>", "suffix": "<B>", "middle": "<C>", "stop": ["<END>"]}}}}),
+    );
+    assert_eq!(suggestion(&reply).as_deref(), Some("x + 1"));
+    assert_eq!(
+        mock.single_request().json()["stop"],
+        json!(["<END>", "<A>", "<B>", "<C>"])
+    );
+}
