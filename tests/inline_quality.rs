@@ -67,7 +67,7 @@ fn closers_the_answer_needs_are_kept_and_duplicated_ones_trimmed() {
 #[test]
 fn a_block_closer_is_not_taken_for_a_restated_line() {
     assert_cleaned(&[
-        ("end\n", "def f\n  if x\n    y\n  end\n", "", Some("end\n")),
+        ("end\n", "def f\n  if x\n    y\n  end\n", "", Some("end")),
         (
             "done\necho ok",
             "for a in 1; do\n  for b in 2; do\n    echo\n  done\n",
@@ -548,4 +548,20 @@ fn a_custom_templates_stop_list_is_checked() {
         mock.single_request().json()["stop"],
         json!(["<END>", "<A>", "<B>", "<C>"])
     );
+}
+
+/// A multi-line answer's trailing line breaks are not inserted: they would push the code after
+/// the cursor down by a blank line.
+#[test]
+fn trailing_line_breaks_are_not_suggested() {
+    assert_cleaned(&[
+        (
+            "\n    return 1\n\n",
+            "def f():",
+            "\n\nclass X:\n",
+            Some("\n    return 1"),
+        ),
+        ("x = 1\r\n", "", "", Some("x = 1")),
+        ("\n  \n", "def f():", "\n", None),
+    ]);
 }

@@ -12,7 +12,7 @@
 //! 7. [`single_line`]: single-line mode ends at the first line break;
 //! 8. [`trim_suffix_overlap`]: text that repeats what already follows the
 //!    cursor (a closing `)` or `}`), or a line equal to the next line;
-//! 9. blank or whitespace-only answers give nothing.
+//! 9. trailing blanks and line breaks go; a blank answer gives nothing.
 
 use super::fim::leaked_tokens;
 use super::request::{ANSWER_CLOSE, ANSWER_OPEN, Context, HOLE};
@@ -36,8 +36,9 @@ pub fn clean(raw: &str, ctx: &Context, stops: &[String], chat: bool) -> Option<S
         single_line(text)
     };
     let text = trim_suffix_overlap(text, &ctx.prefix, &ctx.suffix);
-    let text = text.trim_end_matches([' ', '\t']);
-    if text.trim().is_empty() {
+    // Trailing blanks and line breaks would only push the suffix down.
+    let text = text.trim_end();
+    if text.is_empty() {
         return None;
     }
     Some(text.to_owned())
