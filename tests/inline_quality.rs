@@ -269,7 +269,9 @@ fn a_space_the_line_already_ends_with_is_not_doubled() {
             expected,
             "{raw:?} after {prefix:?}"
         );
-        assert_eq!(mock.single_request().path, "/v1/fim/completions");
+        let request = mock.single_request();
+        assert_eq!(request.path, "/v1/fim/completions");
+        assert_eq!(request.header("authorization"), Some("Bearer k"));
     }
 }
 

@@ -152,6 +152,17 @@ mod tests {
     }
 
     #[test]
+    fn the_least_recently_used_entry_goes_first() {
+        let cache = Cache::default();
+        for i in 0..=CAPACITY {
+            cache.put(1, &format!("p{i} "), "", "x()");
+        }
+        assert_eq!(cache.get(1, "p0 ", ""), None);
+        assert_eq!(cache.get(1, "p1 ", "").as_deref(), Some("x()"));
+        assert_eq!(cache.entries.lock().unwrap().len(), CAPACITY);
+    }
+
+    #[test]
     fn long_prefixes_are_keyed_by_their_end() {
         let cache = Cache::default();
         let long = "x".repeat(5000) + "ab";
