@@ -567,3 +567,30 @@ fn trailing_line_breaks_are_not_suggested() {
         ("\n  \n", "def f():", "\n", None),
     ]);
 }
+
+/// Typing along a suggestion in an editor that closes brackets: after `compute(` the editor has
+/// put `)` after the cursor. The rest still comes from the cache, without that `)` again.
+#[test]
+fn typing_along_with_auto_closed_brackets_still_hits_the_cache() {
+    let mock = MockLlm::always(answer("compute(a, \"b\")"));
+    let mut sidecar = Sidecar::spawn();
+    let settings =
+        json!({"customEngineServer": mock.url("/v1/completions"), "fim": {"template": "qwen"}});
+    let ask = |sidecar: &mut Sidecar, prefix: &str, suffix: &str| {
+        inline(
+            sidecar,
+            json!({"prefix": prefix, "suffix": suffix, "path": "/auto.rs", "settings": settings}),
+        )
+    };
+    let first = ask(&mut sidecar, "let x = ", ";\n");
+    assert_eq!(suggestion(&first).as_deref(), Some("compute(a, \"b\")"));
+    for (prefix, suffix, rest) in [
+        ("let x = compute(", ");\n", "a, \"b\""),
+        ("let x = compute(a, \"", "\");\n", "b"),
+    ] {
+        let reply = ask(&mut sidecar, prefix, suffix);
+        assert_eq!(reply.result()["cached"], json!(true), "{prefix}|{suffix}");
+        assert_eq!(suggestion(&reply).as_deref(), Some(rest), "{prefix}|{suffix}");
+    }
+    assert_eq!(mock.requests().len(), 1);
+}

@@ -207,11 +207,13 @@ impl Completer {
         if !input.invoked
             && let Some(rest) = self.cache.get(key, &input.prefix, &input.suffix)
         {
+            // The suffix may have gained a closer the editor added: it is not repeated.
             let rest = if ctx.multiline {
-                rest
+                rest.as_str()
             } else {
-                cleanup::single_line(&rest).to_owned()
+                cleanup::single_line(&rest)
             };
+            let rest = cleanup::trim_suffix_overlap(rest, &input.prefix, &input.suffix).to_owned();
             if !rest.trim().is_empty() {
                 tracing::debug!(chars = rest.len(), "completion answered from the cache");
                 return Ok(answer(vec![InlineItem { insert_text: rest }], 0, true));
