@@ -74,6 +74,13 @@ fn a_block_closer_is_not_taken_for_a_restated_line() {
             "",
             Some("done\necho ok"),
         ),
+        // Lines said again up to the cursor are a restatement, indented or not.
+        (
+            "x = 1\n    y = 2",
+            "def f():\n    x = 1\n    y = ",
+            "\n",
+            Some("2"),
+        ),
         // The line said again with its own indentation is still a restatement.
         (
             "    return total\nprint(f())",
@@ -590,7 +597,11 @@ fn typing_along_with_auto_closed_brackets_still_hits_the_cache() {
     ] {
         let reply = ask(&mut sidecar, prefix, suffix);
         assert_eq!(reply.result()["cached"], json!(true), "{prefix}|{suffix}");
-        assert_eq!(suggestion(&reply).as_deref(), Some(rest), "{prefix}|{suffix}");
+        assert_eq!(
+            suggestion(&reply).as_deref(),
+            Some(rest),
+            "{prefix}|{suffix}"
+        );
     }
     assert_eq!(mock.requests().len(), 1);
 }

@@ -130,9 +130,16 @@ pub fn strip_fence(text: &str) -> &str {
 /// Without a start that restates the text before the cursor: the longest
 /// start of the answer that the prefix ends with, when it begins at the
 /// start of one of the prefix's lines (its indentation aside, unless the
-/// repeat spans a line break), so the model said those lines again. A repeat that begins mid-line (`1);` after
+/// repeat is of whole lines before an empty cursor line), so the model said
+/// those lines again. A repeat that begins mid-line (`1);` after
 /// `x.push(`) is the code going on, and stays.
 pub fn trim_prefix_overlap<'a>(text: &'a str, prefix: &str) -> &'a str {
+    let cursor_line_has_text = !prefix
+        .rsplit('\n')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .is_empty();
     // Longest first: the whole repeated tail goes.
     let mut lengths: Vec<usize> = text
         .char_indices()
@@ -149,10 +156,10 @@ pub fn trim_prefix_overlap<'a>(text: &'a str, prefix: &str) -> &'a str {
         }
         let before = &prefix[..prefix.len() - n];
         let indent = before.rsplit('\n').next().unwrap_or_default();
-        // A whole earlier line said again comes with its own indentation:
-        // `end` at the start of a line after `  end` closes an outer block.
+        // On an empty cursor line, an earlier line said again comes with its
+        // own indentation: `end` after `  end` closes an outer block.
         let line_start = indent.chars().all(|c| c == ' ' || c == '\t')
-            && (indent.is_empty() || !head.contains('\n'));
+            && (indent.is_empty() || !head.contains('\n') || cursor_line_has_text);
         let said = head.chars().filter(|c| !c.is_whitespace()).count();
         if line_start && said >= MIN_RESTATED {
             return &text[n..];
@@ -336,6 +343,11 @@ mod tests {
             " y = 2;"
         );
         assert_eq!(trim_prefix_overlap("b", "a"), "b");
+        assert_eq!(
+            trim_prefix_overlap("x = 1\n    y = 2", "    x = 1\n    y = "),
+            "2"
+        );
+        assert_eq!(trim_prefix_overlap("end\n", "  if x\n  end\n"), "end\n");
         assert_eq!(trim_prefix_overlap("traced()", "t"), "traced()");
         assert_eq!(
             trim_prefix_overlap("1);\n    x.push(2);", "x.push(1);\n    x.push("),
