@@ -605,3 +605,36 @@ fn typing_along_with_auto_closed_brackets_still_hits_the_cache() {
     }
     assert_eq!(mock.requests().len(), 1);
 }
+
+/// Streamed answers of each completion shape, with no response path in the settings: OpenAI-style
+/// `/v1/completions` events (`choices[0].text`), Mistral's FIM events (`choices[0].delta.content`)
+/// and llama.cpp's `/completion` events (`content`).
+#[test]
+fn streamed_answers_of_each_shape_are_read_without_a_response_path() {
+    let cases = [
+        (
+            "/v1/completions",
+            json!({"choices": [{"index": 0, "text": "TEXT", "finish_reason": null}]}),
+        ),
+        (
+            "/v1/fim/completions",
+            json!({"choices": [{"index": 0, "delta": {"content": "TEXT"}, "finish_reason": null}]}),
+        ),
+        ("/completion", json!({"content": "TEXT", "stop": false})),
+    ];
+    let mut sidecar = Sidecar::spawn();
+    for (path, event) in cases {
+        let events: String = ["sum(", "values)", "<|endoftext|>"]
+            .iter()
+            .map(|t| sse_event(&event.to_string().replace("TEXT", t)))
+            .collect();
+        let mock = MockLlm::always(MockResponse::sse(events + &sse_event("[DONE]")));
+        let reply = inline(
+            &mut sidecar,
+            json!({"prefix": "total = ", "suffix": "\n",
+                   "settings": {"customEngineServer": mock.url(path), "fim": {"template": "qwen", "mode": "prompt"},
+                                "customEngineRequestFormat": {"customFields": {"stream": true}}}}),
+        );
+        assert_eq!(suggestion(&reply).as_deref(), Some("sum(values)"), "{path}");
+    }
+}
