@@ -638,3 +638,38 @@ fn streamed_answers_of_each_shape_are_read_without_a_response_path() {
         assert_eq!(suggestion(&reply).as_deref(), Some("sum(values)"), "{path}");
     }
 }
+
+/// A model that says the lines before the cursor again, streamed in single-line mode: reading
+/// goes on past the restated lines, and the suggestion is what comes after them, as it is for
+/// the same answer in one body.
+#[test]
+fn restated_lines_streamed_in_single_line_mode_are_read_past() {
+    let chunks = ["total = add(\n", "    a,\n", "    b, c\n", "extra()"];
+    let event =
+        |text: &str| sse_event(&json!({"choices": [{"index": 0, "text": text}]}).to_string());
+    let mock = MockLlm::start(move |request| {
+        if request.json()["stream"] == json!(true) {
+            let mut response = MockResponse::sse("").chunked();
+            for chunk in chunks {
+                response = response.piece(event(chunk));
+            }
+            response.then_hang()
+        } else {
+            answer(&chunks.concat())
+        }
+    });
+    let mut sidecar = Sidecar::spawn();
+    for stream in [false, true] {
+        let reply = inline(
+            &mut sidecar,
+            json!({"prefix": "total = add(\n    a,\n    b", "suffix": ")\n",
+                   "settings": {"customEngineServer": mock.url("/v1/completions"), "fim": {"template": "qwen"},
+                                "customEngineRequestFormat": {"customFields": {"stream": stream}}}}),
+        );
+        assert_eq!(
+            suggestion(&reply).as_deref(),
+            Some(", c"),
+            "stream: {stream}"
+        );
+    }
+}

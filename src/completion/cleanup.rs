@@ -183,8 +183,9 @@ pub fn trim_doubled_space<'a>(text: &'a str, prefix: &str) -> &'a str {
 
 /// Whether a single-line answer read so far holds its whole line: a line
 /// break after what [`clean`] removes first (a `<think>` block, a fence's
-/// opening line), so streaming can stop there.
-pub fn line_ended(text: &str) -> bool {
+/// opening line, lines before the cursor said again, which may still be
+/// going on), so streaming can stop there.
+pub fn line_ended(text: &str, prefix: &str) -> bool {
     let text = strip_think(text);
     let body = match text.trim_start().strip_prefix("```") {
         Some(rest) => match rest.find('\n') {
@@ -194,6 +195,28 @@ pub fn line_ended(text: &str) -> bool {
         None => text,
     };
     body.contains(['\n', '\r'])
+        && !restating(body, prefix)
+        && trim_prefix_overlap(body, prefix).contains(['\n', '\r'])
+}
+
+/// Whether `text` may be the start of the model saying the lines before the
+/// cursor again: a line of `prefix` (indentation aside) goes on with all of
+/// `text` and further.
+fn restating(text: &str, prefix: &str) -> bool {
+    let text = text.trim_start_matches([' ', '\t']);
+    if text.trim().is_empty() {
+        return false;
+    }
+    let mut start = 0;
+    for line in prefix.split_inclusive('\n') {
+        let from = &prefix[start..];
+        let from = from.trim_start_matches([' ', '\t']);
+        if from.len() > text.len() && from.starts_with(text) {
+            return true;
+        }
+        start += line.len();
+    }
+    false
 }
 
 /// Up to the first line break; an answer that starts with one is empty.
@@ -393,10 +416,14 @@ mod tests {
     #[test]
     fn single_line_mode_and_blank_answers() {
         assert_eq!(single_line("a(1)\nb"), "a(1)");
-        assert!(line_ended("a(1)\nb"));
-        assert!(!line_ended("```python\n"));
-        assert!(line_ended("```python\nsum(x)\n"));
-        assert!(!line_ended("<think>a\nb"));
+        assert!(line_ended("a(1)\nb", ""));
+        assert!(!line_ended("```python\n", ""));
+        assert!(line_ended("```python\nsum(x)\n", ""));
+        assert!(!line_ended("<think>a\nb", ""));
+        let prefix = "x = add(\n    a,\n    b";
+        assert!(!line_ended("x = add(\n", prefix));
+        assert!(!line_ended("x = add(\n    a,\n", prefix));
+        assert!(line_ended("x = add(\n    a,\n    b, c\n", prefix));
         let c = ctx("x = ", "\n", false);
         assert_eq!(clean("  \n\t", &c, &[], false), None);
         assert_eq!(clean("\nfoo", &c, &[], false), None);

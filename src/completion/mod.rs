@@ -95,6 +95,8 @@ static NEXT_TICKET: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64:
 /// the first line break. Nothing is streamed to the editor.
 struct EarlyStop<'a> {
     text: String,
+    /// The text before the cursor, which the answer may say again first.
+    prefix: &'a str,
     single_line: bool,
     stops: &'a [String],
     stop: CancellationToken,
@@ -106,7 +108,7 @@ impl ChunkSink for EarlyStop<'_> {
             return;
         }
         self.text.push_str(text);
-        let line_ended = self.single_line && cleanup::line_ended(&self.text);
+        let line_ended = self.single_line && cleanup::line_ended(&self.text, self.prefix);
         let stopped = cleanup::cut_at_stops(&self.text, self.stops).len() < self.text.len();
         if line_ended || stopped {
             tracing::debug!(
@@ -249,6 +251,7 @@ impl Completer {
         let early = mine.child_token();
         let mut sink = EarlyStop {
             text: String::new(),
+            prefix: &ctx.prefix,
             single_line: !ctx.multiline && !chat,
             stops: &stops,
             stop: early.clone(),
