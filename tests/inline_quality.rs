@@ -1,8 +1,9 @@
 //! Code completion as a demanding user sees it, through the real binary against mock servers on
-//! 127.0.0.1: closing text the answer needs is kept while duplicated closers go, a block closer
-//! that only looks like the line above stays, a chat model's prose never reaches the ghost
-//! text, a fenced answer streamed in single-line mode, the cache never hands back typed text,
-//! a blank answer, and a burst of requests for one document.
+//! 127.0.0.1: closers the answer opened are kept while duplicated ones go, block closers that
+//! only look like the line above stay, a chat model's prose never reaches the ghost text, fenced
+//! and restating answers streamed in single-line mode, a doubled space, trailing line breaks,
+//! blank answers, the single/multi-line decision, every streamed shape, and a cache that never
+//! hands back typed text and survives auto-closed brackets.
 
 mod common;
 
@@ -207,50 +208,6 @@ fn a_blank_answer_is_an_empty_list() {
     }
 }
 
-/// Fifty requests typed in a burst for one document: every superseded one is answered -32800
-/// once, the last one gets the suggestion, and the server sees far fewer than fifty requests.
-#[test]
-fn a_burst_of_requests_for_one_document_ends_with_the_last_answered() {
-    let mock = MockLlm::always(answer("done()"));
-    let mut sidecar = Sidecar::spawn();
-    let settings =
-        json!({"customEngineServer": mock.url("/v1/completions"), "fim": {"template": "qwen"}});
-    let ids: Vec<Value> = (0..50)
-        .map(|i| {
-            sidecar.request(
-                "llm/inlineCompletion",
-                json!({"prefix": format!("let v{i} = "), "suffix": "\n", "path": "/burst.rs", "settings": settings}),
-            )
-        })
-        .collect();
-    let mut answered = 0;
-    for (i, id) in ids.iter().enumerate() {
-        let reply = sidecar.wait_response(id, WAIT);
-        if i == ids.len() - 1 {
-            assert_eq!(suggestion(&reply).as_deref(), Some("done()"));
-        } else if reply.response.get("error").is_some() {
-            reply.expect_code(CANCELLED);
-        } else {
-            answered += 1;
-        }
-    }
-    // Each id answered exactly once.
-    for id in &ids {
-        let count = sidecar
-            .transcript()
-            .iter()
-            .filter(|m| m.get("id") == Some(id) && m.get("method").is_none())
-            .count();
-        assert_eq!(count, 1, "{id}");
-    }
-    let requests = mock.requests().len();
-    assert!(
-        requests <= answered + 10,
-        "{requests} requests for 50 keystrokes"
-    );
-    eprintln!("burst: {requests} HTTP requests, {answered} earlier requests answered in time");
-}
-
 /// Codestral's FIM endpoint (and Code Llama through llama.cpp) answers ` 1` after `x = `: the
 /// space the line already ends with is not doubled. A space after code with none before the
 /// cursor, or after indentation, stays.
@@ -334,50 +291,6 @@ fn single_or_multi_line_follows_the_cursor_and_the_setting() {
     assert_eq!(prompt, "<|fim_prefix|>🙂<|fim_suffix|><|fim_middle|>");
 }
 
-/// A cancelled request leaves neither its document's slot nor the cache behind: the next
-/// request for the same document goes to the server and is answered.
-#[test]
-fn cancelling_leaves_the_document_usable() {
-    let gate = Gate::new();
-    let mock = MockLlm::start({
-        let gate = gate.clone();
-        move |request| {
-            if request.json()["prompt"].as_str().unwrap().contains("slow") {
-                MockResponse::new(200)
-                    .content_type("application/json")
-                    .piece_after(Before::Gate(gate.clone()), completion_answer("late()"))
-            } else {
-                answer("now()")
-            }
-        }
-    });
-    let mut sidecar = Sidecar::spawn();
-    let settings =
-        json!({"customEngineServer": mock.url("/v1/completions"), "fim": {"template": "qwen"}});
-    let first = sidecar.request(
-        "llm/inlineCompletion",
-        json!({"prefix": "slow ", "suffix": "", "path": "/c.rs", "settings": settings}),
-    );
-    mock.wait_for_requests(1, WAIT);
-    sidecar.cancel(&first);
-    sidecar.wait_response(&first, WAIT).expect_code(CANCELLED);
-    mock.wait_client_closed(0, WAIT);
-    gate.open();
-    // The same position again: not a cached answer, a fresh request.
-    let again = inline(
-        &mut sidecar,
-        json!({"prefix": "slow ", "suffix": "", "path": "/c.rs", "settings": settings}),
-    );
-    assert_eq!(again.result()["cached"], json!(false));
-    assert_eq!(suggestion(&again).as_deref(), Some("late()"));
-    let next = inline(
-        &mut sidecar,
-        json!({"prefix": "fast ", "suffix": "", "path": "/c.rs", "settings": settings}),
-    );
-    assert_eq!(suggestion(&next).as_deref(), Some("now()"));
-    assert_eq!(mock.requests().len(), 3);
-}
-
 /// Ollama streams NDJSON when the body does not say `stream: false` (its default): the lines
 /// are read as they come and reading stops at the end of the line in single-line mode.
 #[test]
@@ -409,73 +322,6 @@ fn an_ollama_ndjson_stream_is_read_line_by_line() {
     assert_eq!(mock.single_request().json()["raw"], json!(true));
 }
 
-/// Errors keep the server's own words: a 4xx with its message, a 5xx, and a body that is not
-/// what its content type says; the sidecar keeps serving.
-#[test]
-fn server_failures_are_errors_with_the_servers_words() {
-    let cases = [
-        (
-            MockResponse::json(
-                400,
-                json!({"error": {"message": "prompt is too long for model qwen", "type": "invalid_request_error"}}).to_string(),
-            ),
-            "prompt is too long for model qwen",
-        ),
-        (
-            MockResponse::json(503, json!({"error": "model is loading"}).to_string()),
-            "model is loading",
-        ),
-    ];
-    let mut sidecar = Sidecar::spawn();
-    for (response, words) in cases {
-        let mock = MockLlm::always(response);
-        let reply = inline(
-            &mut sidecar,
-            json!({"prefix": "x = ", "suffix": "\n",
-                   "settings": {"customEngineServer": mock.url("/v1/completions"), "fim": {"template": "qwen"},
-                                "retry": {"maxRetries": 0}}}),
-        );
-        let message = reply.error()["message"].as_str().unwrap().to_owned();
-        assert!(message.contains(words), "{message}");
-    }
-    // Labelled as an event stream, sent as one JSON body.
-    let mock = MockLlm::always(
-        MockResponse::new(200)
-            .content_type("text/event-stream")
-            .piece(completion_answer("mislabelled()")),
-    );
-    let reply = inline(
-        &mut sidecar,
-        json!({"prefix": "x = ", "suffix": "\n",
-               "settings": {"customEngineServer": mock.url("/v1/completions"), "fim": {"template": "qwen"}}}),
-    );
-    assert_eq!(suggestion(&reply).as_deref(), Some("mislabelled()"));
-    assert_still_serving(&mut sidecar);
-}
-
-/// A model's name given as `fim.template` (what users write first) is a settings problem that
-/// names the template of the model's family; a typo gets the nearest name.
-#[test]
-fn a_model_name_as_template_names_the_right_template() {
-    let mut sidecar = Sidecar::spawn();
-    for (given, hint) in [
-        ("qwen2.5-coder:1.5b-base", "use `qwen`"),
-        ("deepseek-coder-v2", "use `deepseek`"),
-        ("codeqwen1.5", "use `starcoder`"),
-        ("starcode", "did you mean `starcoder`?"),
-    ] {
-        let reply = inline(
-            &mut sidecar,
-            json!({"prefix": "x", "settings": {"customEngineServer": "http://127.0.0.1:9/v1/completions",
-                                                "fim": {"template": given}}}),
-        );
-        let data = reply.expect_error(INVALID_PARAMS, "invalid_settings");
-        let message = data["problems"][0]["message"].as_str().unwrap();
-        assert_eq!(data["problems"][0]["field"], "fim.template");
-        assert!(message.contains(hint), "{given}: {message}");
-    }
-}
-
 /// A multi-line answer that closes a block it opened itself keeps that closer; a closer at the
 /// suffix's own indentation repeats the suffix and goes.
 #[test]
@@ -500,63 +346,6 @@ fn a_nested_block_closer_is_not_taken_for_the_suffix() {
             Some("\r\n        a();"),
         ),
     ]);
-}
-
-/// A broken configured `completion` is reported under `completion.…` when a request uses it,
-/// so nobody looks for an `llm` in a request that has none.
-#[test]
-fn a_broken_configured_completion_is_named_as_such() {
-    let mut sidecar = Sidecar::spawn();
-    let id = sidecar.request(
-        "initialize",
-        json!({"processId": null, "capabilities": {}, "initializationOptions": {
-            "customLlms": [{"name": "Local", "url": "http://127.0.0.1:9/v1/completions",
-                            "auth": {"type": "Bearer", "token": ""}, "requestFormat": "", "responseFormat": ""}],
-            "completion": {"llm": "Locl"}}}),
-    );
-    let result = sidecar.wait_response(&id, WAIT).result().clone();
-    assert_eq!(
-        result["configuration"]["problems"][0]["field"],
-        "completion.llm"
-    );
-    sidecar.notify("initialized", json!({}));
-    let reply = inline(&mut sidecar, json!({"prefix": "x"}));
-    let data = reply.expect_error(INVALID_PARAMS, "invalid_settings");
-    assert_eq!(data["problems"][0]["field"], "completion.llm", "{data}");
-    let message = data["problems"][0]["message"].as_str().unwrap();
-    assert!(message.contains("Local"), "{message}");
-}
-
-/// A custom template's `stop` is checked like `fim.stop`: an empty stop string (which would
-/// blank every answer) or a non-string is a settings problem, not a silent empty list.
-#[test]
-fn a_custom_templates_stop_list_is_checked() {
-    let mock = MockLlm::always(answer("x + 1"));
-    let mut sidecar = Sidecar::spawn();
-    for stop in [json!([""]), json!(["<END>", 5]), json!("")] {
-        let reply = inline(
-            &mut sidecar,
-            json!({"prefix": "y = ", "suffix": "\n",
-                   "settings": {"customEngineServer": mock.url("/v1/completions"),
-                                "fim": {"template": {"prefix": "<A>", "suffix": "<B>", "middle": "<C>", "stop": stop}}}}),
-        );
-        let data = reply.expect_error(INVALID_PARAMS, "invalid_settings");
-        assert_eq!(data["problems"][0]["field"], "fim.template.stop", "{stop}");
-    }
-    assert!(mock.requests().is_empty());
-    // A valid one is sent and ends the answer.
-    let mock = MockLlm::always(answer("x + 1<END>junk"));
-    let reply = inline(
-        &mut sidecar,
-        json!({"prefix": "y = ", "suffix": "\n",
-               "settings": {"customEngineServer": mock.url("/v1/completions"),
-                            "fim": {"template": {"prefix": "<A>", "suffix": "<B>", "middle": "<C>", "stop": ["<END>"]}}}}),
-    );
-    assert_eq!(suggestion(&reply).as_deref(), Some("x + 1"));
-    assert_eq!(
-        mock.single_request().json()["stop"],
-        json!(["<END>", "<A>", "<B>", "<C>"])
-    );
 }
 
 /// A multi-line answer's trailing line breaks are not inserted: they would push the code after
