@@ -101,6 +101,7 @@ fn a_chat_answer_with_prose_around_a_fence_gives_only_the_code() {
         "Sure! Here is the completion:\n\n```python\nreturn a + b\n```\n\nThis returns the sum.",
         "<think>The hole is the body.</think>\nHere you go:\n```py\nreturn a + b\n```",
         "```python\nreturn a + b\n```\nExplanation: adds them.",
+        "`return a + b`",
     ];
     let mut sidecar = Sidecar::spawn();
     for text in answers {

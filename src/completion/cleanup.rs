@@ -4,7 +4,8 @@
 //! 1. [`cut_at_stops`]: the template's stop tokens, the user's `fim.stop`,
 //!    and any special token of a known FIM family leaking into the text;
 //! 2. [`strip_think`]: a reasoning model's `<think>…</think>`;
-//! 3. [`chat_answer`] (chat mode): the code between `<COMPLETION>` tags;
+//! 3. [`chat_answer`] (chat mode): the code between `<COMPLETION>` tags, or
+//!    from the first fence on; then [`strip_inline_code`]: single backticks;
 //! 4. [`strip_fence`]: a markdown code fence around the answer;
 //! 5. [`trim_prefix_overlap`]: lines before the cursor said again;
 //! 6. [`trim_doubled_space`]: a space the text before the cursor ends with,
@@ -26,7 +27,11 @@ const MIN_RESTATED: usize = 3;
 pub fn clean(raw: &str, ctx: &Context, stops: &[String], chat: bool) -> Option<String> {
     let text = cut_at_stops(raw, stops);
     let text = strip_think(text);
-    let text = if chat { chat_answer(text) } else { text };
+    let text = if chat {
+        strip_inline_code(chat_answer(text))
+    } else {
+        text
+    };
     let text = strip_fence(text);
     let text = trim_prefix_overlap(text, &ctx.prefix);
     let text = trim_doubled_space(text, &ctx.prefix);
@@ -90,6 +95,19 @@ pub fn chat_answer(text: &str) -> &str {
         None => rest,
     };
     rest.strip_prefix('\n').unwrap_or(rest)
+}
+
+/// The inside of a one-line answer in single backticks (`` `a + b` ``), as
+/// chat models write code in prose.
+pub fn strip_inline_code(text: &str) -> &str {
+    let trimmed = text.trim();
+    match trimmed
+        .strip_prefix('`')
+        .and_then(|rest| rest.strip_suffix('`'))
+    {
+        Some(inner) if !inner.is_empty() && !inner.contains(['`', '\n']) => inner,
+        _ => text,
+    }
 }
 
 /// Where the first line that opens a markdown fence starts.
@@ -348,6 +366,9 @@ mod tests {
             "f(1)"
         );
         assert_eq!(strip_think("<think>hmm</think>\nx"), "x");
+        assert_eq!(strip_inline_code(" `a + b`\n"), "a + b");
+        assert_eq!(strip_inline_code("`a` + `b`"), "`a` + `b`");
+        assert_eq!(strip_inline_code("```"), "```");
     }
 
     #[test]
