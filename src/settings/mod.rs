@@ -9,6 +9,8 @@
 //! problem at once, each naming the field as the user typed it, so one round
 //! trip shows everything to fix. Nothing downstream re-validates: a
 //! `Settings` value is always usable. [`describe`] shows it back to the user.
+//! [`key_source`] reads a token or header value from an environment variable
+//! or names the command the engine runs for it.
 
 pub mod catalog;
 mod cross_checks;
