@@ -167,8 +167,24 @@ impl Engine {
     /// `trace` (secrets masked); `None` keeps nothing.
     pub async fn complete_traced<S: ChunkSink>(
         &self,
-        original: &Settings,
+        settings: &Settings,
         messages: &[Message],
+        sink: &mut S,
+        cancel: &CancellationToken,
+        trace: Option<&mut dyn TraceSink>,
+    ) -> Result<Completion, Failure> {
+        let body = Bytes::from(request::body(&settings.body, messages));
+        self.complete_body(settings, body, sink, cancel, trace)
+            .await
+    }
+
+    /// [`Engine::complete_traced`] for a body built by the caller (code
+    /// completion builds its own from the prefix and suffix): the same send,
+    /// read, time limits, retries, cancellation, decoding and extraction.
+    pub async fn complete_body<S: ChunkSink>(
+        &self,
+        original: &Settings,
+        body: Bytes,
         sink: &mut S,
         cancel: &CancellationToken,
         trace: Option<&mut dyn TraceSink>,
@@ -201,7 +217,6 @@ impl Engine {
                     problems: vec![Problem::new(e.field(), e.to_string())],
                 })
             })?;
-        let body = Bytes::from(request::body(&settings.body, messages));
         let mut headers = request::headers(settings);
         if let Some(tracer) = &mut tracer {
             tracer.secrets(&settings.secrets);

@@ -15,6 +15,7 @@
 pub mod catalog;
 mod cross_checks;
 pub mod describe;
+pub mod fim;
 pub mod forms;
 pub mod key_source;
 pub mod request_format;
@@ -76,6 +77,8 @@ pub struct Settings {
     pub key_sources: KeySources,
     /// Values to keep out of logs and errors.
     pub secrets: Secrets,
+    /// Code completion: the `fim` object, with its mode settled.
+    pub fim: fim::FimSettings,
     /// Settings that work but probably not as meant (`llm/validateSettings`
     /// lists them beside the problems).
     pub warnings: Vec<Problem>,
@@ -223,6 +226,7 @@ const KNOWN_KEYS: &[&str] = &[
     key_source::TOKEN_ENV,
     key_source::TOKEN_COMMAND,
     catalog::PRESET,
+    fim::FIM,
     "model",
 ];
 
@@ -285,6 +289,7 @@ impl Settings {
         body.system_field =
             optional_string(map, SYSTEM_FIELD, &mut problems).filter(|f| !f.trim().is_empty());
         cross_checks::check_system_field(&body, &mut problems);
+        let fim = fim::parse_fim(map.get(fim::FIM), url.as_ref(), &body, &mut problems);
         let token_header = parse_token_header(map, &mut problems);
         let timeouts = parse_timeouts(map.get(TIMEOUTS), &mut problems);
         let retry = parse_retry(map.get(RETRY), &mut problems);
@@ -341,6 +346,7 @@ impl Settings {
                     network,
                     key_sources,
                     secrets,
+                    fim,
                     warnings,
                 })
             }
