@@ -18,6 +18,9 @@ use super::request::{ANSWER_CLOSE, ANSWER_OPEN, Context, HOLE};
 /// A prefix overlap shorter than this is only trimmed when it is the whole
 /// (indented) text of the cursor's line: `((` or `a = a` are often meant.
 const MIN_PREFIX_OVERLAP: usize = 8;
+/// The cursor's line is only taken as restated when it has at least this
+/// many characters: after `t`, an answer `traced()` is a continuation.
+const MIN_RESTATED_LINE: usize = 3;
 
 /// Runs every rule; `None` when nothing usable is left.
 pub fn clean(raw: &str, ctx: &Context, stops: &[String], chat: bool) -> Option<String> {
@@ -121,7 +124,9 @@ pub fn trim_prefix_overlap<'a>(text: &'a str, prefix: &str) -> &'a str {
         if !prefix.ends_with(head) {
             continue;
         }
-        if n >= MIN_PREFIX_OVERLAP || (!line_text.is_empty() && head.trim_start() == line_text) {
+        let restated =
+            line_text.chars().count() >= MIN_RESTATED_LINE && head.trim_start() == line_text;
+        if n >= MIN_PREFIX_OVERLAP || restated {
             return &text[n..];
         }
     }
@@ -242,6 +247,7 @@ mod tests {
             " y = 2;"
         );
         assert_eq!(trim_prefix_overlap("b", "a"), "b");
+        assert_eq!(trim_prefix_overlap("traced()", "t"), "traced()");
     }
 
     #[test]

@@ -198,7 +198,7 @@ impl Methods {
                 "cancel": "$/cancelRequest",
                 "configuration": "workspace/didChangeConfiguration",
             },
-            "configuration": {"customLlms": catalog["customLlms"], "profiles": catalog["profiles"], "problems": problems},
+            "configuration": {"customLlms": catalog["customLlms"], "profiles": catalog["profiles"], "completion": catalog["completion"], "problems": problems},
         })
     }
 
@@ -426,9 +426,13 @@ impl Methods {
 
 /// `-32602` with every problem.
 fn invalid_params(problems: &[Problem]) -> RpcError {
+    // The request's own params; any other field belongs to the settings.
+    const PARAMS: &[&str] = &[
+        "streamId", "params", "trace", "prefix", "suffix", "language", "path", "invoked",
+    ];
     let in_settings = problems
         .iter()
-        .any(|p| !p.field.starts_with("messages") && p.field != "streamId" && p.field != "params");
+        .any(|p| !p.field.starts_with("messages") && !PARAMS.contains(&p.field.as_str()));
     let kind = if in_settings {
         "invalid_settings"
     } else {
