@@ -25,6 +25,9 @@ local timer = nil -- the debounce timer (one: only the current buffer is typed i
 local error_shown = false -- the first completion error was notified; later ones go to the log
 local configured = nil -- what configure() saw last (a change resets error_shown)
 local inline_pos = vim.fn.has('nvim-0.10') == 1 and 'inline' or nil
+-- Counts since start, for :checkhealth and tests: requests sent, answers, answers from the sidecar's cache,
+-- suggestions shown, suggestions removed by an edit that did not match.
+local stats = { requests = 0, answers = 0, cached = 0, shown = 0, cleared = 0 }
 
 local function main()
   return require('llm_sidecar')
@@ -93,6 +96,7 @@ local function attach(buf, st)
 end
 
 local function show(buf, s)
+  stats.shown = stats.shown + 1
   local st = buf_state(buf)
   st.shown = s
   attach(buf, st)
@@ -120,6 +124,7 @@ function revalidate(buf)
     end
   end
   clear(buf)
+  stats.cleared = stats.cleared + 1
   set_status(buf, 'cleared')
 end
 
@@ -159,6 +164,7 @@ local function request(manual)
   before[#before] = line:sub(1, col)
   after[1] = line:sub(col + 1)
   local params = { prefix = table.concat(before, '\n'), suffix = table.concat(after, '\n') }
+  if manual then params.invoked = true end -- asked for: a fresh answer, not the cache's
   if vim.bo[buf].filetype ~= '' then params.language = vim.bo[buf].filetype end
   local name = api.nvim_buf_get_name(buf)
   if name ~= '' then params.path = name end
@@ -169,11 +175,13 @@ local function request(manual)
       local st = bufs[buf]
       if not st or st.req ~= req then return end -- superseded or cancelled
       st.req = nil
+      stats.answers = stats.answers + 1
       if err then
         if err.code == CANCELLED then return end
         report_error(buf, err)
         return
       end
+      if type(result) == 'table' and result.cached == true then stats.cached = stats.cached + 1 end
       local item = type(result) == 'table' and type(result.items) == 'table' and result.items[1]
       local text = type(item) == 'table' and item.insertText
       if type(text) ~= 'string' or text == '' then
@@ -192,6 +200,7 @@ local function request(manual)
   end)
   if not ok then return end
   req.id = id
+  stats.requests = stats.requests + 1
   buf_state(buf).req = req
   set_status(buf, 'requesting')
 end
@@ -309,7 +318,11 @@ function C.accept()
   if not s then return false end
   clear(buf)
   local lines = Log.split_lines(s.text)
+  -- Its own undo step: setting 'undolevels' to itself closes the undo block before and after the change.
+  local function undo_break() vim.bo[buf].undolevels = vim.bo[buf].undolevels end
+  undo_break()
   api.nvim_buf_set_text(buf, s.row - 1, s.col, s.row - 1, s.col, lines)
+  undo_break()
   local last_row = s.row + #lines - 1
   local last_col = #lines == 1 and (s.col + #lines[1]) or #lines[#lines]
   api.nvim_win_set_cursor(0, { last_row, last_col })
@@ -328,6 +341,11 @@ function C.enable(on)
   opts.enabled = on
   if not on then on_leave() end
   return on
+end
+
+--- Counters since start: requests, answers, cached (answers from the sidecar's cache), shown, cleared.
+function C.stats()
+  return vim.deepcopy(stats)
 end
 
 --- Whether automatic requests are on, and the debounce.
