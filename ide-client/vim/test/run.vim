@@ -120,6 +120,95 @@ def SidecarPid(): number
   return llm_sidecar.Pid()
 enddef
 
+# --- keys and completion helpers --------------------------------------------------------------------------------------
+
+import autoload 'llm_sidecar/completion.vim'
+
+# Settings for a scenario without any token (the key source tests add theirs).
+def SettingsWithoutToken(scenario: string, extra: dict<any> = {}): dict<any>
+  var s = Settings(scenario)
+  remove(s, 'customEngineToken')
+  return extend(s, extra)
+enddef
+
+# Code-completion settings for a fim* scenario of the mock (/v1/completions shape: choices[0].text).
+def FimSettings(scenario: string, extra: dict<any> = {}): dict<any>
+  return extend({
+    customEngineServer: printf('http://127.0.0.1:%d/%s/v1/completions', mock.port, scenario),
+    customEngineToken: 'sk-fim-token',
+    customEngineResponseFormat: '$.choices[0].text',
+    customEngineRequestFormat: {customFields: {model: 'mock-coder', stream: true}},
+    fim: {multiline: true},
+    retry: {maxRetries: 0},
+  }, extra)
+enddef
+
+# The ghost text of a buffer: {lnum, col (0-based byte), first, rest} or {}. Where and how many virtual-text
+# properties there are comes from prop_list(); their texts from the plugin (Vim 9.0's prop_list() does not give
+# the text of a virtual-text property), checked against their number.
+def Ghost(buf: number): dict<any>
+  var out: dict<any> = {}
+  var inline = 0
+  var below = 0
+  for lnum in range(1, getbufinfo(buf)[0].linecount)
+    for p in prop_list(lnum, {bufnr: buf, types: ['llm_sidecar_ghost']})
+      assert_true(p.id < 0, 'a virtual-text property')
+      if empty(out)
+        out = {lnum: lnum, col: -1, first: '', rest: []}
+      endif
+      assert_equal(out.lnum, lnum, 'every property on the cursor line')
+      if p.col == 2147483647   # text_align below: after the end of the line
+        below += 1
+      else
+        inline += 1
+        out.col = p.col - 1
+      endif
+    endfor
+  endfor
+  if empty(out)
+    return out
+  endif
+  var parts = split(completion.Suggestion(), "\n", true)
+  assert_equal(1, inline, 'one property at the cursor')
+  assert_equal(len(parts) - 1, below, 'one property below the line for every further line')
+  out.first = parts[0]
+  out.rest = parts[1 :]
+  return out
+enddef
+
+def CompletionStatus(): string
+  return get(b:, 'llm_sidecar_completion_status', '')
+enddef
+
+# :LlmComplete and wait for its answer; then the status must be `want`.
+def CompleteAndWait(want: string)
+  var before = completion.Stats().answers
+  LlmComplete
+  WaitFor('the completion answer', () => completion.Stats().answers > before)
+  assert_equal(want, CompletionStatus(), Messages())
+enddef
+
+def Scratch(lines: list<string>): number
+  enew!
+  setlocal buftype=nofile
+  setline(1, lines)
+  return bufnr('%')
+enddef
+
+def CountMatches(text: string, pat: string): number
+  var n = 0
+  var start = 0
+  while true
+    var i = match(text, pat, start)
+    if i < 0
+      return n
+    endif
+    n += 1
+    start = i + 1
+  endwhile
+  return n
+enddef
+
 # --- tests ----------------------------------------------------------------------------------------------------------
 
 def Test_streams_into_a_split_with_cjk_and_emoji()
@@ -182,7 +271,9 @@ def Test_has_its_help()
   writefile(readfile(ROOT .. '/doc/llm-sidecar.txt'), dir .. '/doc/llm-sidecar.txt')
   execute 'helptags ' .. dir .. '/doc'
   &runtimepath ..= ',' .. dir
-  for tag in ['llm-sidecar', ':LlmAsk', ':LlmCancel', ':LlmTestConnection', ':LlmPresets', 'g:llm_sidecar_settings']
+  for tag in ['llm-sidecar', ':LlmAsk', ':LlmCancel', ':LlmTestConnection', ':LlmPresets', 'g:llm_sidecar_settings',
+      'llm-sidecar-keys', 'llm-sidecar-completion', ':LlmComplete', ':LlmAccept', '<Plug>(llm-accept)',
+      'g:llm_sidecar_completion', 'g:llm_sidecar_custom_llms', 'g:llm_sidecar_token_env']
     execute 'help ' .. tag
     assert_equal('llm-sidecar.txt', expand('%:t'), tag)
     close
@@ -321,6 +412,197 @@ def Test_a_missing_binary_is_reported()
   g:llm_sidecar_cmd = [BIN]
 enddef
 
+
+const ENV_KEY = 'sk-env-7f3a91c4e2'
+const CMD_KEY = 'sk-cmd-5d8b20aa61'
+const HEADER_KEY = 'azure-key-93be4410'
+
+# Starts a channel log (what a user debugging the channel sees); returns its file.
+def ChannelLog(): string
+  var file = tempname()
+  ch_logfile(file, 'w')
+  return file
+enddef
+
+def ChannelLogText(file: string): string
+  ch_logfile('')
+  return join(readfile(file), "\n")
+enddef
+
+def Test_token_env_keeps_the_key_out_of_the_channel_log()
+  llm_sidecar.Stop()
+  setenv('LLM_SIDECAR_TEST_KEY', ENV_KEY)
+  g:llm_sidecar_settings = SettingsWithoutToken('hello')
+  g:llm_sidecar_token_env = 'LLM_SIDECAR_TEST_KEY'
+  var log = ChannelLog()
+  var buf = Ask('LlmAsk hi')
+  WaitStatus(buf, 'done')
+  var text = ChannelLogText(log)
+  assert_equal('Hello, world!', Text(buf))
+  assert_equal('Bearer ' .. ENV_KEY, Events('hello', 'request')[0].headers.authorization)
+  assert_match('llm/complete', text)
+  assert_match('LLM_SIDECAR_TEST_KEY', text)
+  assert_notmatch(ENV_KEY, text)
+enddef
+
+def Test_token_command_keeps_the_key_out_of_the_channel_log()
+  var file = tempname()
+  writefile([CMD_KEY], file)
+  g:llm_sidecar_settings = SettingsWithoutToken('hello')
+  g:llm_sidecar_token_command = ['cat', file]
+  var log = ChannelLog()
+  var buf = Ask('LlmAsk hi')
+  WaitStatus(buf, 'done')
+  var text = ChannelLogText(log)
+  assert_equal('Bearer ' .. CMD_KEY, Events('hello', 'request')[0].headers.authorization)
+  assert_match('llm/complete', text)
+  assert_notmatch(CMD_KEY, text)
+enddef
+
+def Test_a_customheaders_env_source_keeps_a_header_key_off_the_pipe()
+  llm_sidecar.Stop()   # a new sidecar inherits the variable
+  setenv('LLM_SIDECAR_TEST_HEADER_KEY', HEADER_KEY)
+  g:llm_sidecar_settings = SettingsWithoutToken('hello', {customEngineRequestFormat: {
+    customFields: {model: 'deepseek-chat', stream: true},
+    customHeaders: {'api-key': {env: 'LLM_SIDECAR_TEST_HEADER_KEY'}}}})
+  var log = ChannelLog()
+  var buf = Ask('LlmAsk hi')
+  WaitStatus(buf, 'done')
+  var text = ChannelLogText(log)
+  assert_equal(HEADER_KEY, Events('hello', 'request')[0].headers['api-key'])
+  assert_notmatch(HEADER_KEY, text)
+  assert_notmatch('customHeaders value', Messages())
+enddef
+
+def Test_a_plain_key_in_customheaders_is_warned_about_once()
+  Use('hello', {customEngineRequestFormat: '{"customFields": {"model": "deepseek-chat", "stream": true}, '
+    .. '"customHeaders": {"x-api-key": "plain-header-key", "X-Trace": "on"}}'})
+  WaitStatus(Ask('LlmAsk hi'), 'done')
+  WaitStatus(Ask('LlmAsk again'), 'done')
+  assert_equal(1, CountMatches(Messages(), 'the customHeaders value of "x-api-key" looks like a key'))
+  assert_match('{"x-api-key": {"env": "NAME"}}', Messages())
+  assert_notmatch('X-Trace', Messages())
+enddef
+
+def Test_two_token_sources_are_refused_and_nothing_is_sent()
+  g:llm_sidecar_settings = Settings('hello')
+  g:llm_sidecar_token_env = 'LLM_SIDECAR_TEST_KEY'
+  var before = len(AnswerBuffers())
+  LlmAsk hi
+  assert_equal(before, len(AnswerBuffers()))
+  assert_match('set only one of customEngineToken, customEngineTokenEnv (nothing was sent)', Messages())
+  assert_equal([], Events('hello'))
+enddef
+
+def Test_llmcomplete_shows_ghost_text_at_the_cursor_with_the_text_around_it()
+  g:llm_sidecar_completion = FimSettings('fim')
+  var before = '    s = "日本🎌" + '
+  var buf = Scratch(['# 你好 👋🏽 — 日本', 'def add(a, b):', before .. 'rest', '', 'print(add(1, 2))'])
+  cursor(3, len(before) + 1)
+  CompleteAndWait('shown')
+  assert_equal({lnum: 3, col: len(before), first: 'total = a + b', rest: ['    return total']}, Ghost(buf))
+  assert_equal("total = a + b\n    return total", completion.Suggestion())
+  var req = Events('fim', 'request')
+  assert_equal(1, len(req))
+  assert_equal("# 你好 👋🏽 — 日本\ndef add(a, b):\n" .. before, req[0].body.prompt)
+  assert_equal("rest\n\nprint(add(1, 2))", req[0].body.suffix)
+  assert_equal('Bearer sk-fim-token', req[0].headers.authorization)
+  assert_equal(before .. 'rest', getline(3))
+enddef
+
+def Test_llmaccept_inserts_it_exactly_as_one_undo_step()
+  g:llm_sidecar_completion = FimSettings('fim')
+  var buf = Scratch(['def add(a, b):', '    ', 'print(add(1, 2))'])
+  cursor(2, 4)   # on the last character: the completion goes after it
+  CompleteAndWait('shown')
+  assert_equal({lnum: 2, col: 4, first: 'total = a + b', rest: ['    return total']}, Ghost(buf))
+  &undolevels = &undolevels
+  LlmAccept
+  assert_equal(['def add(a, b):', '    total = a + b', '    return total', 'print(add(1, 2))'], getline(1, '$'))
+  assert_equal(3, line('.'))
+  assert_equal({}, Ghost(buf))
+  silent undo
+  assert_equal(['def add(a, b):', '    ', 'print(add(1, 2))'], getline(1, '$'))
+enddef
+
+def Test_an_edit_that_does_not_match_removes_the_ghost_text()
+  g:llm_sidecar_completion = FimSettings('fim')
+  var buf = Scratch(['def add(a, b):', '    '])
+  cursor(2, 4)
+  CompleteAndWait('shown')
+  setline(2, '    z')
+  # listener_flush(): what a redraw does, and -es never redraws
+  WaitFor('the suggestion to go', () => {
+    listener_flush(buf)
+    return !completion.Visible()
+  })
+  assert_equal({}, Ghost(buf))
+  assert_equal('cleared', CompletionStatus())
+enddef
+
+def Test_a_newer_completion_request_cancels_the_older()
+  g:llm_sidecar_completion = FimSettings('fimslow')
+  var buf = Scratch(['def add(a, b):', '    '])
+  cursor(2, 4)
+  LlmComplete
+  WaitFor('the slow request to reach the server', () => len(Events('fimslow', 'request')) == 1)
+  assert_equal('requesting', CompletionStatus())
+  g:llm_sidecar_completion = FimSettings('fim')
+  CompleteAndWait('shown')
+  WaitFor('the server to see the slow request closed', () => len(Events('fimslow', 'disconnected')) == 1)
+  assert_equal('total = a + b', Ghost(buf).first)
+  assert_notmatch('Error\|failed', Messages())
+enddef
+
+def Test_customllms_completion_entry_serves_ghost_text_and_default_entry_chat()
+  llm_sidecar.Stop()
+  unlet! g:llm_sidecar_settings
+  var Entries = (fim: string) => [
+    {name: 'Chat', url: printf('http://127.0.0.1:%d/hello/v1/chat/completions', mock.port),
+      auth: {type: 'Bearer', token: 'sk-chat'}, modelType: 'Default',
+      requestFormat: '{"customFields": {"model": "chat-model", "stream": true}}',
+      responseFormat: '$.choices[0].delta.content'},
+    {name: 'Coder', url: printf('http://127.0.0.1:%d/%s/v1/completions', mock.port, fim),
+      auth: {type: 'Bearer', token: 'sk-coder'}, modelType: 'Completion',
+      requestFormat: '{"customFields": {"model": "coder-model", "stream": true}}',
+      responseFormat: '$.choices[0].text', fim: {multiline: true}},
+  ]
+  g:llm_sidecar_custom_llms = Entries('fim')
+  var answer = Ask('LlmAsk hi')
+  WaitStatus(answer, 'done')
+  assert_equal('Hello, world!', Text(answer))
+  var chat = Events('hello', 'request')
+  assert_equal('Bearer sk-chat', chat[0].headers.authorization)
+  assert_equal('chat-model', chat[0].body.model)
+  var buf = Scratch(['def add(a, b):', '    '])
+  cursor(2, 4)
+  CompleteAndWait('shown')
+  assert_equal('total = a + b', Ghost(buf).first)
+  assert_equal('Bearer sk-coder', Events('fim', 'request')[0].headers.authorization)
+  # a changed list reaches the running sidecar
+  var pid = SidecarPid()
+  g:llm_sidecar_custom_llms = Entries('fimunicode')
+  CompleteAndWait('shown')
+  assert_equal('print("你好 👋🏽")', Ghost(buf).first)
+  assert_equal(pid, SidecarPid())
+enddef
+
+def Test_completion_errors_are_shown_once_until_the_settings_change()
+  g:llm_sidecar_completion = FimSettings('fimerror')
+  var buf = Scratch(['def add(a, b):', '    '])
+  cursor(2, 4)
+  CompleteAndWait('error')
+  CompleteAndWait('error')
+  CompleteAndWait('error')
+  assert_equal(3, len(Events('fimerror', 'request')))
+  assert_equal(1, CountMatches(Messages(), 'FIM backend exploded'))
+  assert_equal(3, CountMatches(Text(bufnr('llm-sidecar://log')), 'completion failed: .*FIM backend exploded'))
+  assert_equal({}, Ghost(buf))
+  g:llm_sidecar_completion = FimSettings('fimerror', {model: 'other'})
+  CompleteAndWait('error')
+  assert_equal(2, CountMatches(Messages(), 'FIM backend exploded'))
+enddef
+
 # --- runner ---------------------------------------------------------------------------------------------------------
 
 g:llm_sidecar_cmd = [BIN]
@@ -346,6 +628,11 @@ for name in names
     add(v:errors, 'exception: ' .. v:exception .. ' at ' .. v:throwpoint)
   finally
     llm_sidecar.Cancel(true, true)
+    completion.Dismiss()
+    ch_logfile('')
+    for v in ['settings', 'token_env', 'token_command', 'completion', 'custom_llms', 'completion_enabled']
+      execute 'unlet! g:llm_sidecar_' .. v
+    endfor
     StopMock()
   endtry
   var ms = float2nr(reltimefloat(reltime(t)) * 1000)

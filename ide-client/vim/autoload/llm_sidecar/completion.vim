@@ -111,7 +111,8 @@ enddef
 
 def Show(buf: number, s: dict<any>)
   stats.shown += 1
-  State(buf).shown = s
+  var st = State(buf)
+  st.shown = s
   Render(buf, s)
   Listen(buf)
   SetStatus(buf, 'shown')
@@ -240,7 +241,8 @@ def Request(manual: bool)
     {callback: (_, msg) => OnAnswer(buf, req, msg)})
   req.id = type(sent) == v:t_dict ? get(sent, 'id', 0) : 0
   stats.requests += 1
-  State(buf).req = req
+  var st = State(buf)
+  st.req = req
   SetStatus(buf, 'requesting')
 enddef
 
