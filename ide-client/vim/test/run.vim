@@ -603,6 +603,88 @@ def Test_completion_errors_are_shown_once_until_the_settings_change()
   assert_equal(2, CountMatches(Messages(), 'FIM backend exploded'))
 enddef
 
+# Typing is driven in a second Vim in a hidden terminal (term_sendkeys), so its Insert mode sees keys as a user's:
+# a timer in it writes its state to a file, which the test reads.
+def Test_ghost_text_while_typing_in_a_vim_in_a_terminal()
+  var dir = tempname()
+  mkdir(dir, 'p')
+  var state = dir .. '/state.json'
+  writefile(['vim9script',
+    'set encoding=utf-8',
+    '&runtimepath = ' .. string(ROOT) .. ' .. "," .. &runtimepath',
+    'runtime plugin/llm_sidecar.vim',
+    'import autoload "llm_sidecar/completion.vim"',
+    'g:llm_sidecar_cmd = [' .. string(BIN) .. ']',
+    'g:llm_sidecar_completion = json_decode(' .. string(json_encode(FimSettings('fim'))) .. ')',
+    'g:llm_sidecar_completion_debounce = 150',
+    'imap <Tab> <Plug>(llm-accept)',
+    'setline(1, ["def add(a, b):"])',
+    'def State(_: number)',
+    '  var inline = filter(prop_list(line(".")), (_, p) => p.col != 2147483647)',
+    '  writefile([json_encode({mode: mode(), lines: getline(1, "$"), cursor: [line("."), col(".")],',
+    '    suggestion: completion.Suggestion(), stats: completion.Stats(), col: empty(inline) ? -1 : inline[0].col - 1})],',
+    '    ' .. string(state .. '.tmp') .. ')',
+    '  rename(' .. string(state .. '.tmp') .. ', ' .. string(state) .. ')',
+    'enddef',
+    'timer_start(30, State, {repeat: -1})'], dir .. '/setup.vim')
+  var term = term_start(['vim', '-Nu', 'NONE', '-i', 'NONE', '-n', '-S', dir .. '/setup.vim'],
+    {hidden: true, term_rows: 24, term_cols: 100, env: {LC_ALL: 'C.UTF-8'}})
+  var st: dict<any> = {}
+  var Read = (): bool => {
+    if !filereadable(state)
+      return false
+    endif
+    try
+      st = json_decode(join(readfile(state)))
+    catch
+      return false
+    endtry
+    return true
+  }
+  try
+    WaitFor('the second Vim to start', () => Read())
+    term_sendkeys(term, 'Go    ')
+    WaitFor('ghost text after the pause', () => Read() && st.suggestion != '')
+    assert_equal('i', st.mode)
+    assert_equal("total = a + b\n    return total", st.suggestion)
+    assert_equal(4, st.col)
+    var req = Events('fim', 'request')
+    assert_equal(1, len(req))
+    assert_equal("def add(a, b):\n    ", req[0].body.prompt)
+    assert_equal('', req[0].body.suffix)
+
+    # typing along the suggestion: the rest stays, and the next request is answered by the sidecar's cache
+    var answers = st.stats.answers
+    term_sendkeys(term, 'tot')
+    WaitFor('the request after typing', () => Read() && st.stats.answers > answers)
+    assert_equal("al = a + b\n    return total", st.suggestion)
+    assert_equal(7, st.col)
+    assert_equal(1, st.stats.cached)
+    assert_equal(1, len(Events('fim', 'request')))
+
+    # a key that does not match removes it at once; a new request follows the pause
+    var cleared = st.stats.cleared
+    term_sendkeys(term, 'x')
+    WaitFor('the key to be typed', () => Read() && st.lines[1] == '    totx')
+    assert_true(st.stats.cleared > cleared, 'the suggestion was removed')
+    WaitFor('a new suggestion after the pause', () => Read() && st.suggestion != '' && st.col == 8)
+
+    term_sendkeys(term, "\<Tab>")
+    WaitFor('the accepted text', () => Read() && len(st.lines) == 3)
+    assert_equal(['def add(a, b):', '    totxtotal = a + b', '    return total'], st.lines)
+    assert_equal('i', st.mode)
+    assert_equal([3, 17], st.cursor)
+    term_sendkeys(term, "\<Esc>u")
+    WaitFor('the undo', () => Read() && len(st.lines) == 2)
+    assert_equal(['def add(a, b):', '    totx'], st.lines)
+  finally
+    term_sendkeys(term, "\<Esc>:qa!\<CR>")
+    WaitFor('the second Vim to exit', () => job_status(term_getjob(term)) != 'run', 5000)
+    execute 'bwipeout! ' .. term
+    delete(dir, 'rf')
+  endtry
+enddef
+
 # --- runner ---------------------------------------------------------------------------------------------------------
 
 g:llm_sidecar_cmd = [BIN]
