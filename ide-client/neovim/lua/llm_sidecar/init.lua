@@ -441,6 +441,7 @@ function M.ask(prompt, opts)
   if not client then return nil end
 
   state.count = state.count + 1
+  while vim.fn.bufexists(string.format('llm-sidecar://%d', state.count)) == 1 do state.count = state.count + 1 end
   local n = state.count
   local stream_id = string.format('nvim-%d-%d', uv.os_getpid(), n)
   local buf = api.nvim_create_buf(false, true)
