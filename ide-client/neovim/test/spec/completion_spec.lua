@@ -110,10 +110,15 @@ describe('ghost-text completion in Neovim ' .. tostring(vim.version().major) .. 
   it('a newer request cancels the older one: the server sees its connection closed', function()
     llm.setup({ cmd = { H.bin }, completion = { settings = H.fim_settings('fimslow') } })
     local buf = scratch({ 'def add(a, b):', '    ' })
+    local dir = vim.fn.tempname()
+    api.nvim_buf_set_name(buf, dir .. '/first.py')
     api.nvim_win_set_cursor(0, { 2, 3 })
     vim.cmd('LlmComplete')
     H.wait('the slow request to reach the server', function() return #H.events_of('fimslow', 'request') == 1 end)
     assert.are.equal('requesting', completion_status(buf))
+    -- Another path: the sidecar, which replaces a request for the same document by itself, sees two documents,
+    -- so only the client's $/cancelRequest closes the first request.
+    api.nvim_buf_set_name(buf, dir .. '/second.py')
     -- the settings change (sent to the running sidecar) and the next request replaces the slow one
     llm.setup({ cmd = { H.bin }, completion = { settings = H.fim_settings('fim') } })
     complete_and_wait('shown')
@@ -163,6 +168,21 @@ describe('ghost-text completion in Neovim ' .. tostring(vim.version().major) .. 
     assert.are.equal('print("你好 👋🏽")', ghost(buf).first)
     assert.are.same(pids, H.sidecar_pids())
     assert.is_nil(H.find(seen, ERROR, ''))
+  end)
+
+  it('completion = { llm = name } picks a customLlms entry for ghost text', function()
+    llm.setup({ cmd = { H.bin }, completion = { llm = 'Coder' }, customLlms = {
+      { name = 'Chat', url = string.format('http://127.0.0.1:%d/hello/v1/chat/completions', H.mock.port),
+        modelType = 'Default', responseFormat = '$.choices[0].delta.content' },
+      { name = 'Coder', url = string.format('http://127.0.0.1:%d/fimunicode/v1/completions', H.mock.port),
+        requestFormat = '{"customFields": {"model": "coder-model"}}', responseFormat = '$.choices[0].text' },
+    } })
+    local buf = scratch({ 'x = 1', '' })
+    api.nvim_win_set_cursor(0, { 2, 0 })
+    complete_and_wait('shown')
+    assert.are.equal('print("你好 👋🏽")', ghost(buf).first)
+    assert.are.equal('coder-model', H.events_of('fimunicode', 'request')[1].body.model)
+    assert.are.equal(0, #H.events_of('hello', 'request'))
   end)
 
   it('shows a completion error once, then only logs it, until the settings change', function()
