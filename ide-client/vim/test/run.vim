@@ -543,10 +543,15 @@ enddef
 def Test_a_newer_completion_request_cancels_the_older()
   g:llm_sidecar_completion = FimSettings('fimslow')
   var buf = Scratch(['def add(a, b):', '    '])
+  var dir = tempname()
+  execute 'keepalt file ' .. dir .. '/first.py'
   cursor(2, 4)
   LlmComplete
   WaitFor('the slow request to reach the server', () => len(Events('fimslow', 'request')) == 1)
   assert_equal('requesting', CompletionStatus())
+  # Another path: the sidecar, which replaces a request for the same document by itself, sees two documents, so
+  # only the client's $/cancelRequest closes the first request.
+  execute 'keepalt file ' .. dir .. '/second.py'
   g:llm_sidecar_completion = FimSettings('fim')
   CompleteAndWait('shown')
   WaitFor('the server to see the slow request closed', () => len(Events('fimslow', 'disconnected')) == 1)
@@ -585,6 +590,21 @@ def Test_customllms_completion_entry_serves_ghost_text_and_default_entry_chat()
   CompleteAndWait('shown')
   assert_equal('print("你好 👋🏽")', Ghost(buf).first)
   assert_equal(pid, SidecarPid())
+enddef
+
+def Test_completion_llm_name_picks_a_customllms_entry()
+  g:llm_sidecar_custom_llms = [
+    {name: 'Chat', url: printf('http://127.0.0.1:%d/hello/v1/chat/completions', mock.port), modelType: 'Default',
+      responseFormat: '$.choices[0].delta.content'},
+    {name: 'Coder', url: printf('http://127.0.0.1:%d/fimunicode/v1/completions', mock.port),
+      requestFormat: '{"customFields": {"model": "coder-model"}}', responseFormat: '$.choices[0].text'}]
+  g:llm_sidecar_completion = {llm: 'Coder'}
+  var buf = Scratch(['x = 1', ''])
+  cursor(2, 1)
+  CompleteAndWait('shown')
+  assert_equal('print("你好 👋🏽")', Ghost(buf).first)
+  assert_equal('coder-model', Events('fimunicode', 'request')[0].body.model)
+  assert_equal([], Events('hello', 'request'))
 enddef
 
 def Test_completion_errors_are_shown_once_until_the_settings_change()
