@@ -30,6 +30,8 @@ describe('API keys in Neovim ' .. tostring(vim.version().major) .. '.' .. tostri
     seen = H.capture_notify()
     vim.cmd('silent! only')
     llm.stop() -- each test starts its own sidecar: the environment it inherits is part of the test
+    assert(not vim.startswith(vim.lsp.get_log_path(), (vim.loop.os_homedir())),
+      'run the tests through test.sh: lsp.log must be in a temp folder, not ' .. vim.lsp.get_log_path())
     vim.lsp.set_log_level('debug')
     log_start = #H.read_file(vim.lsp.get_log_path())
   end)
