@@ -8,6 +8,7 @@ local api = vim.api
 local levels = vim.log.levels
 local Log = require('llm_sidecar.log')
 local Keys = require('llm_sidecar.keys')
+local Cfg = require('llm_sidecar.configuration')
 
 local defaults = {
   cmd = { 'llm-sidecar' }, -- the sidecar command (a list)
@@ -203,67 +204,15 @@ local function client_terminate(client)
 end
 
 ---------------------------------------------------------------------------------------------------
--- What the sidecar is configured with: customLlms, profiles and the completion settings, sent as
--- initializationOptions at start and with workspace/didChangeConfiguration when setup() changes them.
-
--- setup()'s completion table as the sidecar's `completion` setting: settings, {llm = name} or {profile = name}.
-local function completion_setting(c)
-  if type(c) ~= 'table' then return nil end
-  if c.settings ~= nil then return Keys.apply(c.settings, c.token_env, c.token_command) end
-  if c.llm ~= nil then return { llm = c.llm } end
-  if c.profile ~= nil then return { profile = c.profile } end
-  return nil
-end
-
--- The configuration to send; nil (after an error) when a part of it must not go over the pipe.
-local function configuration()
-  local c = {}
-  if config.customLlms ~= nil then
-    if not Keys.check_list(config.customLlms, notify) then return nil end
-    c.customLlms = config.customLlms
-  end
-  if config.profiles ~= nil then
-    for name, p in pairs(config.profiles) do
-      if not Keys.check(p, 'profiles[' .. tostring(name) .. ']', notify) then return nil end
-    end
-    c.profiles = config.profiles
-  end
-  local completion = completion_setting(config.completion)
-  if completion ~= nil then
-    if not Keys.check(completion, 'completion.settings', notify) then return nil end
-    c.completion = completion
-  end
-  return c
-end
-
--- The didChangeConfiguration settings from the last configuration sent to the next one: a part that was
--- configured before and is gone now is sent empty, so the sidecar forgets it.
-local function configuration_change(old, new)
-  local out = vim.deepcopy(new)
-  old = old or {}
-  if old.customLlms ~= nil and new.customLlms == nil then out.customLlms = {} end
-  if old.profiles ~= nil and new.profiles == nil then out.profiles = vim.empty_dict() end
-  if old.completion ~= nil and new.completion == nil then out.completion = vim.NIL end
-  return out
-end
-
-local function show_configuration_problems(result)
-  local cfg = type(result) == 'table' and result.configuration
-  local problems = type(cfg) == 'table' and cfg.problems
-  if type(problems) ~= 'table' or #problems == 0 then return end
-  local lines = { 'llm-sidecar: configuration problems:' }
-  for _, p in ipairs(problems) do
-    lines[#lines + 1] = '  ' .. tostring(p.field) .. ': ' .. tostring(p.message)
-  end
-  notify(table.concat(lines, '\n'), levels.WARN)
-end
+-- The configuration (configuration.lua): sent as initializationOptions at start and with
+-- workspace/didChangeConfiguration when setup() changes it.
 
 -- initialize (with the configuration as initializationOptions), then initialized. The sidecar reads both before
 -- any later request, so nothing waits for the answer.
 local function initialize(client)
   local params = { processId = uv.os_getpid(), clientInfo = { name = 'llm_sidecar.nvim' },
     capabilities = vim.empty_dict() }
-  local cfg = configuration()
+  local cfg = Cfg.build(config, notify)
   if cfg and next(cfg) then params.initializationOptions = cfg end
   state.sent_config = cfg or {}
   client.request('initialize', params, function(err, result)
@@ -272,7 +221,8 @@ local function initialize(client)
         M.log('initialize failed: ' .. M.format_error(err))
         return
       end
-      show_configuration_problems(result)
+      local problems = Cfg.problems(result)
+      if problems then notify(problems, levels.WARN) end
       pcall(client.notify, 'initialized', vim.empty_dict())
     end)
   end)
@@ -281,9 +231,9 @@ end
 -- After setup(): tells a running sidecar what changed.
 local function sync_configuration()
   if not M.is_running() then return end
-  local cfg = configuration()
+  local cfg = Cfg.build(config, notify)
   if cfg == nil or vim.deep_equal(cfg, state.sent_config or {}) then return end
-  local change = configuration_change(state.sent_config, cfg)
+  local change = Cfg.change(state.sent_config, cfg)
   state.sent_config = cfg
   state.client.notify('workspace/didChangeConfiguration', { settings = change })
 end
