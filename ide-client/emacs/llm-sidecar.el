@@ -24,6 +24,7 @@
 (require 'cl-lib)
 (require 'jsonrpc)
 (require 'subr-x)
+(require 'llm-sidecar-auth)
 
 (defgroup llm-sidecar nil
   "Stream LLM answers through llm-sidecar."
@@ -86,8 +87,11 @@ VALUE holds alists, keyword plists, vectors, strings and numbers."
       h))
    ((and (consp value) (cl-every (lambda (e) (and (consp e) (or (stringp (car e)) (symbolp (car e))))) value))
     (let ((h (make-hash-table :test #'equal)))
+      ;; the first pair of a name wins, as with `alist-get'
       (dolist (e value)
-        (puthash (if (symbolp (car e)) (symbol-name (car e)) (car e)) (llm-sidecar--json (cdr e)) h))
+        (let ((k (if (symbolp (car e)) (symbol-name (car e)) (car e))))
+          (when (eq (gethash k h 'llm-sidecar--unset) 'llm-sidecar--unset)
+            (puthash k (llm-sidecar--json (cdr e)) h))))
       h))
    ((consp value) (vconcat (mapcar #'llm-sidecar--json value)))
    ((vectorp value) (vconcat (mapcar #'llm-sidecar--json value)))
@@ -124,6 +128,44 @@ VALUE holds alists, keyword plists, vectors, strings and numbers."
     (message "%s" (propertize msg 'face 'error))
     msg))
 
+;; Emacs 30's jsonrpc.el (1.0.19 and later) configures its event log with `:events-buffer-config' and warns
+;; about the older `:events-buffer-scrollback-size', which is all Emacs 28 and 29 know.
+(defun llm-sidecar--events-initargs ()
+  "The initargs that turn jsonrpc.el's event log off, for the running Emacs.
+The log would keep every message, and so the settings' keys."
+  (if (slot-exists-p 'jsonrpc-connection '-events-buffer-config)
+      (list :events-buffer-config (list :size 0 :format 'full))
+    (list :events-buffer-scrollback-size 0)))
+
+(defun llm-sidecar--request (conn method params &rest args)
+  "Send the request METHOD with PARAMS and ARGS to CONN, asynchronously.
+ARGS are those of `jsonrpc-async-request'.  Return the request's id:
+jsonrpc.el 1.0.27 and later return it; before, it is the connection's
+request counter, just advanced for this request."
+  (let ((ret (apply #'jsonrpc-async-request conn method params args)))
+    (if (and (consp ret) (integerp (car ret)))
+        (car ret)
+      (jsonrpc--next-request-id conn))))
+
+(defvar llm-sidecar--presets nil "The running sidecar's presets (plists), once asked for.")
+
+(defun llm-sidecar--preset-url (settings)
+  "The server URL of the preset SETTINGS name, from the running sidecar, or nil."
+  (let ((name (llm-sidecar-auth--get settings "preset")))
+    (when (and (stringp name) (llm-sidecar-running-p))
+      (unless llm-sidecar--presets
+        (setq llm-sidecar--presets
+              (or (append (plist-get (ignore-errors
+                                       (jsonrpc-request llm-sidecar--connection 'llm/presets (make-hash-table)
+                                                        :timeout 10))
+                                     :presets)
+                          nil)
+                  'none)))
+      (when (consp llm-sidecar--presets)
+        (cl-loop for p in llm-sidecar--presets
+                 when (or (equal (plist-get p :name) name) (seq-contains-p (plist-get p :aliases) name))
+                 return (or (plist-get (plist-get p :settings) :customEngineServer) (plist-get p :urlHint)))))))
+
 (defun llm-sidecar--start ()
   "Start the sidecar if it is not running; return the connection or nil."
   (if (llm-sidecar-running-p)
@@ -137,13 +179,12 @@ VALUE holds alists, keyword plists, vectors, strings and numbers."
         nil)
        (t
         (setq llm-sidecar--stopping nil)
+        (setq llm-sidecar--presets nil)
         (setq llm-sidecar--connection
-              (make-instance
+              (apply
+               #'make-instance
                'jsonrpc-process-connection
                :name "llm-sidecar"
-               ;; 0: no JSON-RPC event log, which would hold the settings and their token.  stderr is still
-               ;; copied line by line into the events buffer, besides the stderr buffer.
-               :events-buffer-scrollback-size 0
                :notification-dispatcher #'llm-sidecar--on-notification
                :request-dispatcher (lambda (_conn method _params)
                                      (jsonrpc-error :code -32601 :message (format "%s: not supported" method)))
@@ -161,7 +202,8 @@ VALUE holds alists, keyword plists, vectors, strings and numbers."
                     :coding 'utf-8-emacs-unix
                     :noquery t
                     ;; the name jsonrpc.el prepared the stderr buffer under
-                    :stderr (get-buffer-create "*llm-sidecar stderr*"))))))
+                    :stderr (get-buffer-create "*llm-sidecar stderr*"))))
+               (llm-sidecar--events-initargs)))
         (add-hook 'kill-emacs-hook #'llm-sidecar-stop)
         llm-sidecar--connection)))))
 
@@ -320,10 +362,15 @@ Runs from `kill-emacs-hook'."
 
 ;;;; Commands
 
+(defun llm-sidecar--resolve (settings field)
+  "SETTINGS (the alist of the variable FIELD names) with their keys, as JSON.
+See `llm-sidecar-auth-resolve'."
+  (llm-sidecar--json (llm-sidecar-auth-resolve settings #'llm-sidecar--preset-url field)))
+
 (defun llm-sidecar--selection (params)
-  "PARAMS (a plist) with the settings added."
+  "PARAMS (a plist) with the chat settings added."
   (if llm-sidecar-settings
-      (append params (list :settings (llm-sidecar--json llm-sidecar-settings)))
+      (append params (list :settings (llm-sidecar--resolve llm-sidecar-settings "llm-sidecar-settings")))
     params))
 
 (defun llm-sidecar--answer-buffer ()
@@ -353,11 +400,13 @@ Returns the answer buffer."
         (when conn
           (let* ((n (cl-incf llm-sidecar--count))
                  (id (format "emacs-%d-%d" (emacs-pid) n))
-                 (buf (llm-sidecar--answer-buffer))
-                 (st (llm-sidecar--make-stream :id id :n n :buffer buf :connection conn))
                  (messages (vconcat (and llm-sidecar-system-prompt
                                          (list (list :role "system" :content llm-sidecar-system-prompt)))
-                                    (list (list :role "user" :content content)))))
+                                    (list (list :role "user" :content content))))
+                 ;; before any buffer is made: a missing key is a `user-error'
+                 (params (llm-sidecar--selection (list :streamId id :messages messages)))
+                 (buf (llm-sidecar--answer-buffer))
+                 (st (llm-sidecar--make-stream :id id :n n :buffer buf :connection conn)))
             (with-current-buffer buf
               (let ((inhibit-read-only t)) (erase-buffer))
               (remove-overlays)
@@ -369,13 +418,11 @@ Returns the answer buffer."
             (puthash id st llm-sidecar--streams)
             (llm-sidecar--set-status st 'streaming)
             (display-buffer buf)
-            (let ((req (jsonrpc--async-request-1
-                        conn 'llm/complete
-                        (llm-sidecar--selection (list :streamId id :messages messages))
-                        :timeout nil
-                        :success-fn (lambda (result) (llm-sidecar--on-done st nil result))
-                        :error-fn (lambda (err) (llm-sidecar--on-done st err nil)))))
-              (setf (llm-sidecar--stream-request-id st) (car req)))
+            (setf (llm-sidecar--stream-request-id st)
+                  (llm-sidecar--request conn 'llm/complete params
+                                        :timeout nil
+                                        :success-fn (lambda (result) (llm-sidecar--on-done st nil result))
+                                        :error-fn (lambda (err) (llm-sidecar--on-done st err nil))))
             buf))))))
 
 (defun llm-sidecar--cancel-on-kill ()

@@ -8,6 +8,7 @@
 (require 'ert)
 (require 'cl-lib)
 (require 'json)
+(require 'auth-source)
 (require 'llm-sidecar)
 
 (defconst llm-sidecar-test--root
@@ -35,11 +36,14 @@
           (llm-sidecar-command (list llm-sidecar-test--bin))
           (llm-sidecar-settings nil)
           (llm-sidecar-log-level nil)
+          (auth-sources nil)
           (mock (make-process :name "mock-llm" :noquery t :connection-type 'pipe
                               :buffer nil :stderr (get-buffer-create " *mock-llm stderr*")
                               :command (list "python3" llm-sidecar-test--mock "--state-dir"
                                              llm-sidecar-test--mock-dir "--max-seconds" "600"))))
      (with-current-buffer (messages-buffer) (let ((inhibit-read-only t)) (erase-buffer)))
+     (clrhash llm-sidecar-auth--warned)
+     (auth-source-forget-all-cached)
      (unwind-protect
          (progn
            (llm-sidecar-test--wait "the mock LLM server to listen"
@@ -96,6 +100,39 @@
 
 (defun llm-sidecar-test--messages ()
   (with-current-buffer (messages-buffer) (buffer-string)))
+
+(defun llm-sidecar-test--plain-settings (scenario &rest extra)
+  "Settings for SCENARIO of the mock without a preset and without a key, with EXTRA pairs.
+A pair of EXTRA replaces the default of the same name."
+  (append extra
+          (cl-remove-if
+           (lambda (pair) (assq (car pair) extra))
+           `((customEngineServer . ,(format "http://127.0.0.1:%d/%s/v1/chat/completions"
+                                           llm-sidecar-test--mock-port scenario))
+            (customEngineResponseType . "SSE")
+            (customEngineRequestFormat . ((customFields . ((model . "plain-model") (stream . t)))))
+            (customEngineResponseFormat . "$.choices[0].delta.content")
+            (retry . ((maxRetries . 0)))))))
+
+(defun llm-sidecar-test--authinfo (&rest lines)
+  "Use a fresh ~/.authinfo-style file holding LINES as the only `auth-sources'."
+  (let ((file (expand-file-name "authinfo" llm-sidecar-test--mock-dir)))
+    (with-temp-file file (insert (mapconcat #'identity lines "\n") "\n"))
+    (setq auth-sources (list file))
+    (auth-source-forget-all-cached)
+    file))
+
+(defun llm-sidecar-test--headers (scenario &optional nth)
+  "The auth headers of the NTH (default last) request the mock got for SCENARIO."
+  (let ((reqs (llm-sidecar-test--events scenario "request")))
+    (alist-get 'headers (if nth (nth nth reqs) (car (last reqs))))))
+
+(defun llm-sidecar-test--buffers-holding (text)
+  "The names of the live buffers whose text contains TEXT."
+  (cl-loop for b in (buffer-list)
+           when (with-current-buffer b
+                  (save-restriction (widen) (save-excursion (goto-char (point-min)) (search-forward text nil t))))
+           collect (buffer-name b)))
 
 (defun llm-sidecar-test--proc-alive (pid)
   (file-exists-p (format "/proc/%d" pid)))
@@ -318,10 +355,127 @@
       (should-not (llm-sidecar-ask "hi"))
       (should (string-match-p "cannot run /nonexistent/llm-sidecar" (llm-sidecar-test--messages))))))
 
+(ert-deftest llm-sidecar-reads-the-key-from-auth-source-by-host ()
+  (llm-sidecar-test--with-mock
+    (llm-sidecar-test--authinfo
+     "machine api.example.com password sk-other-host"
+     (format "machine 127.0.0.1 port %d password sk-from-authinfo" llm-sidecar-test--mock-port))
+    (setq llm-sidecar-settings (llm-sidecar-test--plain-settings "hello"))
+    (let ((buf (llm-sidecar-ask "hi")))
+      (llm-sidecar-test--wait-status buf 'done)
+      (should (equal (llm-sidecar-test--text buf) "Hello, world!"))
+      (should (equal (alist-get 'authorization (llm-sidecar-test--headers "hello")) "Bearer sk-from-authinfo"))
+      (should-not (string-match-p "plain text" (llm-sidecar-test--messages))))
+    ;; a customLlms entry (2.x form) gets its key into auth.token, keeping its auth type
+    (setq llm-sidecar-settings
+          `((name . "Mock")
+            (url . ,(format "http://127.0.0.1:%d/hare/v1/chat/completions" llm-sidecar-test--mock-port))
+            (auth . ((type . "Bearer")))
+            (requestFormat . "{\"customFields\": {\"model\": \"entry-model\", \"stream\": true}}")
+            (responseFormat . "$.choices[0].delta.content")))
+    (let ((buf (llm-sidecar-ask "hi")))
+      (llm-sidecar-test--wait-status buf 'done)
+      (should (equal (alist-get 'authorization (llm-sidecar-test--headers "hare")) "Bearer sk-from-authinfo")))))
+
+(ert-deftest llm-sidecar-a-key-for-one-host-is-not-sent-to-another ()
+  (llm-sidecar-test--with-mock
+    (llm-sidecar-test--authinfo
+     "machine localhost password sk-host-a"
+     ;; the same host on another port is another server
+     (format "machine 127.0.0.1 port %d password sk-other-port" (1+ llm-sidecar-test--mock-port)))
+    ;; host A (localhost) gets its key
+    (setq llm-sidecar-settings
+          (llm-sidecar-test--plain-settings
+           "hello" `(customEngineServer . ,(format "http://localhost:%d/hello/v1/chat/completions"
+                                                   llm-sidecar-test--mock-port))))
+    (let ((buf (llm-sidecar-ask "hi")))
+      (llm-sidecar-test--wait-status buf 'done)
+      (should (equal (alist-get 'authorization (llm-sidecar-test--headers "hello")) "Bearer sk-host-a")))
+    ;; host B (127.0.0.1, the same mock) gets no key at all
+    (setq llm-sidecar-settings (llm-sidecar-test--plain-settings "hare"))
+    (let ((buf (llm-sidecar-ask "hi")))
+      (llm-sidecar-test--wait-status buf 'done)
+      (let ((headers (llm-sidecar-test--headers "hare")))
+        (should (= 1 (length (llm-sidecar-test--events "hare" "request"))))
+        (should-not (alist-get 'authorization headers))
+        (should-not (string-match-p "sk-" (format "%S" headers)))))))
+
+(ert-deftest llm-sidecar-a-plain-key-is-used-with-one-warning ()
+  (llm-sidecar-test--with-mock
+    (llm-sidecar-test--authinfo "machine api.example.com password sk-elsewhere")
+    (setq llm-sidecar-settings
+          (llm-sidecar-test--plain-settings
+           "hello" '(customEngineToken . "sk-plain-token")
+           '(customEngineRequestFormat . ((customFields . ((model . "m") (stream . t)))
+                                          (customHeaders . (("x-api-key" . "sk-plain-header")
+                                                            ("X-Title" . "not a key")))))))
+    (dotimes (_ 2)
+      (let ((buf (llm-sidecar-ask "hi")))
+        (llm-sidecar-test--wait-status buf 'done)))
+    (let ((reqs (llm-sidecar-test--events "hello" "request")))
+      (should (= 2 (length reqs)))
+      (dolist (r reqs)
+        (should (equal (alist-get 'authorization (alist-get 'headers r)) "Bearer sk-plain-token"))
+        (should (equal (alist-get 'x-api-key (alist-get 'headers r)) "sk-plain-header"))))
+    (let ((msgs (llm-sidecar-test--messages)))
+      (should (= 1 (cl-count-if (lambda (l) (string-match-p "customEngineToken is stored in plain text" l))
+                                (split-string msgs "\n"))))
+      (should (string-match-p "machine 127.0.0.1 password <key>" msgs))
+      (should (= 1 (cl-count-if (lambda (l) (string-match-p "header x-api-key in .* holds a key in plain text" l))
+                                (split-string msgs "\n"))))
+      (should-not (string-match-p "X-Title" msgs))
+      (should-not (string-match-p "sk-plain" msgs)))
+    ;; an auth-source entry for the host wins over the plain key, without a warning
+    (clrhash llm-sidecar-auth--warned)
+    (llm-sidecar-test--authinfo "machine 127.0.0.1 password sk-from-authinfo")
+    (setq llm-sidecar-settings (llm-sidecar-test--plain-settings "hare" '(customEngineToken . "sk-plain-token")))
+    (with-current-buffer (messages-buffer) (let ((inhibit-read-only t)) (erase-buffer)))
+    (let ((buf (llm-sidecar-ask "hi")))
+      (llm-sidecar-test--wait-status buf 'done)
+      (should (equal (alist-get 'authorization (llm-sidecar-test--headers "hare")) "Bearer sk-from-authinfo"))
+      (should-not (string-match-p "plain text" (llm-sidecar-test--messages))))))
+
+(ert-deftest llm-sidecar-a-key-header-from-auth-source ()
+  (llm-sidecar-test--with-mock
+    (llm-sidecar-test--authinfo "machine 127.0.0.1 login api-key password azure-key-from-authinfo")
+    (setq llm-sidecar-settings
+          (llm-sidecar-test--plain-settings
+           "hello"
+           '(customEngineRequestFormat . ((customFields . ((model . "m") (stream . t)))
+                                          (customHeaders . (("api-key" . auth-source)))))))
+    (let ((buf (llm-sidecar-ask "hi")))
+      (llm-sidecar-test--wait-status buf 'done)
+      (let ((headers (llm-sidecar-test--headers "hello")))
+        (should (equal (alist-get 'api-key headers) "azure-key-from-authinfo"))
+        ;; the header's entry is not also sent as the bearer token
+        (should-not (alist-get 'authorization headers))))
+    ;; no entry: a clear error, and nothing is sent
+    (llm-sidecar-test--authinfo "machine api.example.com login api-key password elsewhere")
+    (should-error (llm-sidecar-ask "hi") :type 'user-error)
+    (should (= 1 (length (llm-sidecar-test--events "hello" "request"))))))
+
+(ert-deftest llm-sidecar-keeps-the-key-out-of-every-buffer ()
+  (llm-sidecar-test--with-mock
+    (llm-sidecar-stop)
+    (llm-sidecar-test--authinfo "machine 127.0.0.1 password sk-secret-4f2a9c")
+    (let ((llm-sidecar-log-level "debug"))
+      (setq llm-sidecar-settings (llm-sidecar-test--plain-settings "hello"))
+      (let ((buf (llm-sidecar-ask "hi")))
+        (llm-sidecar-test--wait-status buf 'done)
+        (should (equal (alist-get 'authorization (llm-sidecar-test--headers "hello")) "Bearer sk-secret-4f2a9c"))
+        (llm-sidecar-test--wait "sidecar log lines"
+                                (lambda () (string-match-p "DEBUG" (llm-sidecar-test--text (llm-sidecar-log)))))
+        ;; jsonrpc.el's event log would hold every message sent, the settings and their key with them
+        (let ((events (jsonrpc-events-buffer llm-sidecar--connection)))
+          (should-not (string-match-p "client-request\\|:params" (llm-sidecar-test--text events))))
+        (should-not (llm-sidecar-test--buffers-holding "sk-secret-4f2a9c"))))))
+
 (ert-deftest llm-sidecar-settings-alists-become-json-objects ()
   (should (equal (json-serialize (llm-sidecar--json '(("a" . 1) (b . ((c . t) (d . :json-false))) (e . ["x" "y"])))
                                 :false-object :json-false :null-object nil)
-                 "{\"a\":1,\"b\":{\"c\":true,\"d\":false},\"e\":[\"x\",\"y\"]}")))
+                 "{\"a\":1,\"b\":{\"c\":true,\"d\":false},\"e\":[\"x\",\"y\"]}"))
+  ;; the first pair of a name wins, as with `alist-get'
+  (should (equal (json-serialize (llm-sidecar--json '((a . 2) (b . 3) (a . 1)))) "{\"a\":2,\"b\":3}")))
 
 (provide 'llm-sidecar-test)
 ;;; llm-sidecar-test.el ends here
