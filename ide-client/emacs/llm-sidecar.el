@@ -59,6 +59,39 @@ t is true and :json-false is false."
   "LLM_SIDECAR_LOG for the sidecar (\"debug\", \"info\", \"warn\"); nil: its default."
   :type '(choice (const :tag "Default" nil) string))
 
+(defcustom llm-sidecar-custom-llms nil
+  "AutoDev 2.x's `customLlms' list: a list of alists, one per server.
+Each entry has name, url, auth ((type . \"Bearer\")), requestFormat,
+responseFormat and modelType (\"Default\", \"Completion\", \"Plan\", ...):
+  (((name . \"DeepSeek\")
+    (url . \"https://api.deepseek.com/v1/chat/completions\")
+    (auth . ((type . \"Bearer\")))
+    (requestFormat
+     . \"{\\\"customFields\\\": {\\\"model\\\": \\\"deepseek-chat\\\"}}\")
+    (responseFormat . \"$.choices[0].delta.content\")
+    (modelType . \"Default\")))
+Without `llm-sidecar-settings', chat uses the Default entry; ghost
+text uses the Completion entry unless `llm-sidecar-completion-settings'
+says otherwise.  A JSON string (as AutoDev stores it) works too.
+Keys come from auth-source by each entry's host (see
+`llm-sidecar-auth-source')."
+  :type '(choice (repeat (alist :key-type (choice string symbol) :value-type sexp)) string))
+
+(defcustom llm-sidecar-profiles nil
+  "Named settings: an alist of (NAME . SETTINGS), SETTINGS in any form."
+  :type '(alist :key-type string :value-type sexp))
+
+(defcustom llm-sidecar-completion-settings nil
+  "The settings of code completion (ghost text).
+Either settings in the chat form with a fim object:
+  ((preset . \"ollama-fim\") (model . \"qwen2.5-coder:1.5b\"))
+  ((customEngineServer . \"http://localhost:8080/v1/completions\")
+   (fim . ((template . \"qwen\") (maxTokens . 64))))
+or the name of a `llm-sidecar-custom-llms' entry: ((llm . \"name\")),
+or of a profile: ((profile . \"name\")).  nil: the Completion entry
+of `llm-sidecar-custom-llms'."
+  :type '(alist :key-type (choice string symbol) :value-type sexp))
+
 (defvar llm-sidecar--connection nil "The jsonrpc connection to the running sidecar.")
 (defvar llm-sidecar--streams (make-hash-table :test #'equal) "Stream id -> answer state.")
 (defvar llm-sidecar--count 0 "Answers asked so far.")
@@ -205,6 +238,7 @@ request counter, just advanced for this request."
                     :stderr (get-buffer-create "*llm-sidecar stderr*"))))
                (llm-sidecar--events-initargs)))
         (add-hook 'kill-emacs-hook #'llm-sidecar-stop)
+        (llm-sidecar--initialize llm-sidecar--connection)
         llm-sidecar--connection)))))
 
 (defun llm-sidecar--on-shutdown (conn)
@@ -243,6 +277,87 @@ Runs from `kill-emacs-hook'."
         (while (jsonrpc-running-p conn) (accept-process-output nil 0.05)))
       (ignore-errors (jsonrpc-shutdown conn))
       (setq llm-sidecar--connection nil))))
+
+;;;; Configuration: customLlms, profiles and completion, sent once and again when they change
+
+(defvar llm-sidecar--configuration-sent nil
+  "The configuration variables' values when they were last sent, or nil.")
+
+(defun llm-sidecar--configuration-values ()
+  "The values the configuration is made of, to tell when it changed."
+  (list llm-sidecar-custom-llms llm-sidecar-profiles llm-sidecar-completion-settings))
+
+(defun llm-sidecar--configuration ()
+  "The sidecar's configuration, with the keys filled in.
+Its customLlms, profiles and completion."
+  (let ((h (make-hash-table :test #'equal)))
+    (puthash "customLlms"
+             (if (stringp llm-sidecar-custom-llms)
+                 llm-sidecar-custom-llms
+               (vconcat (cl-loop for entry in llm-sidecar-custom-llms
+                                 for i from 0
+                                 collect (llm-sidecar--resolve
+                                          entry (format "llm-sidecar-custom-llms[%s]"
+                                                        (or (llm-sidecar-auth--get entry "name") i))))))
+             h)
+    (let ((profiles (make-hash-table :test #'equal)))
+      (dolist (p llm-sidecar-profiles)
+        (let ((name (if (symbolp (car p)) (symbol-name (car p)) (car p))))
+          (puthash name (llm-sidecar--resolve (cdr p) (format "llm-sidecar-profiles[%s]" name)) profiles)))
+      (puthash "profiles" profiles h))
+    ;; null (nil) takes back completion settings sent before
+    (puthash "completion" (and llm-sidecar-completion-settings
+                               (llm-sidecar--resolve llm-sidecar-completion-settings
+                                                     "llm-sidecar-completion-settings"))
+             h)
+    h))
+
+(defun llm-sidecar--report-problems (problems)
+  "Warn about the configuration PROBLEMS the sidecar found."
+  (when (> (length problems) 0)
+    (display-warning 'llm-sidecar
+                     (concat "llm-sidecar: configuration problems:"
+                             (mapconcat (lambda (p) (format "\n  %s: %s" (plist-get p :field) (plist-get p :message)))
+                                        problems "")))))
+
+(defun llm-sidecar--initialize (conn)
+  "Send `initialize' with the configuration to CONN, then `initialized'."
+  (let ((values (copy-tree (llm-sidecar--configuration-values))))
+    (condition-case err
+        (let ((result (jsonrpc-request
+                       conn 'initialize
+                       (list :processId (emacs-pid)
+                             :clientInfo (list :name "llm-sidecar.el" :version "0.2.0")
+                             :initializationOptions (llm-sidecar--configuration))
+                       :timeout 15)))
+          (setq llm-sidecar--configuration-sent values)
+          (llm-sidecar--report-problems (plist-get (plist-get result :configuration) :problems))
+          (jsonrpc-notify conn 'initialized (make-hash-table)))
+      (user-error (signal (car err) (cdr err)))
+      (error (llm-sidecar--error "llm-sidecar: initialize failed: %s" (error-message-string err))))))
+
+(defun llm-sidecar--sync-configuration ()
+  "Send the configuration again when it changed since it was last sent."
+  (when (and (llm-sidecar-running-p)
+             (not (equal llm-sidecar--configuration-sent (llm-sidecar--configuration-values))))
+    (let ((values (copy-tree (llm-sidecar--configuration-values))))
+      (jsonrpc-notify llm-sidecar--connection 'workspace/didChangeConfiguration
+                      (list :settings (llm-sidecar--configuration)))
+      (setq llm-sidecar--configuration-sent values))))
+
+(defvar llm-sidecar--sync-timer nil)
+
+(defun llm-sidecar--configuration-changed (_symbol _newval operation _where)
+  "A configuration variable changed by OPERATION: send it soon.
+Soon: once the change is made."
+  (when (and (memq operation '(set makunbound)) (llm-sidecar-running-p) (not llm-sidecar--sync-timer))
+    (setq llm-sidecar--sync-timer
+          (run-at-time 0 nil (lambda ()
+                               (setq llm-sidecar--sync-timer nil)
+                               (with-demoted-errors "llm-sidecar: %S" (llm-sidecar--sync-configuration)))))))
+
+(dolist (v '(llm-sidecar-custom-llms llm-sidecar-profiles llm-sidecar-completion-settings))
+  (add-variable-watcher v #'llm-sidecar--configuration-changed))
 
 ;;;; Answer buffers
 
@@ -368,7 +483,9 @@ See `llm-sidecar-auth-resolve'."
   (llm-sidecar--json (llm-sidecar-auth-resolve settings #'llm-sidecar--preset-url field)))
 
 (defun llm-sidecar--selection (params)
-  "PARAMS (a plist) with the chat settings added."
+  "PARAMS (a plist) with the chat settings added.
+The configuration is sent first if it changed."
+  (llm-sidecar--sync-configuration)
   (if llm-sidecar-settings
       (append params (list :settings (llm-sidecar--resolve llm-sidecar-settings "llm-sidecar-settings")))
     params))
@@ -529,6 +646,14 @@ stays.  Returns how many were cancelled."
            (special-mode)
            (display-buffer (current-buffer))))
        :error-fn (lambda (err) (llm-sidecar--error "%s" (llm-sidecar-format-error err)))))))
+
+;;;; Code completion (llm-sidecar-completion.el)
+
+;;;###autoload
+(progn
+  (autoload 'llm-sidecar-completion-mode "llm-sidecar-completion" "Ghost-text code completion." t)
+  (autoload 'llm-sidecar-complete "llm-sidecar-completion" "Request a code completion at point now." t)
+  (autoload 'llm-sidecar-accept "llm-sidecar-completion" "Insert the suggestion shown at point." t))
 
 (provide 'llm-sidecar)
 ;;; llm-sidecar.el ends here
