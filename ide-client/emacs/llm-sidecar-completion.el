@@ -214,7 +214,20 @@ Made when BUF is still the selected buffer and nothing inhibits it."
                        :language (string-remove-suffix "-mode" (symbol-name major-mode)))))
     (when buffer-file-name
       (setq params (append params (list :path buffer-file-name))))
-    params))
+    (append params (llm-sidecar--completion-selection))))
+
+(defun llm-sidecar--completion-selection ()
+  "The request's own selection: `llm-sidecar-completion-settings' when set.
+As the request's own, they come before the Completion entry of
+`llm-sidecar-custom-llms'; without them the sidecar picks that entry,
+else the configured completion settings."
+  (let* ((s llm-sidecar-completion-settings)
+         (only (lambda (key) (and (= (length s) 1) (llm-sidecar-auth--get s key)))))
+    (cond
+     ((null s) nil)
+     ((stringp (funcall only "llm")) (list :llm (funcall only "llm")))
+     ((stringp (funcall only "profile")) (list :profile (funcall only "profile")))
+     (t (list :settings (llm-sidecar--resolve s "llm-sidecar-completion-settings"))))))
 
 (defun llm-sidecar--request-completion ()
   "Request a suggestion at point, cancelling the one in flight.

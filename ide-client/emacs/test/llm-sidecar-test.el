@@ -10,6 +10,7 @@
 (require 'json)
 (require 'auth-source)
 (require 'llm-sidecar)
+(require 'llm-sidecar-completion)
 
 (defconst llm-sidecar-test--root
   (file-name-directory (directory-file-name (file-name-directory (or load-file-name buffer-file-name)))))
@@ -36,6 +37,10 @@
           (llm-sidecar-command (list llm-sidecar-test--bin))
           (llm-sidecar-settings nil)
           (llm-sidecar-log-level nil)
+          (llm-sidecar-custom-llms nil)
+          (llm-sidecar-profiles nil)
+          (llm-sidecar-completion-settings nil)
+          (llm-sidecar--error-shown-for 'none)
           (auth-sources nil)
           (mock (make-process :name "mock-llm" :noquery t :connection-type 'pipe
                               :buffer nil :stderr (get-buffer-create " *mock-llm stderr*")
@@ -469,6 +474,232 @@ A pair of EXTRA replaces the default of the same name."
         (let ((events (jsonrpc-events-buffer llm-sidecar--connection)))
           (should-not (string-match-p "client-request\\|:params" (llm-sidecar-test--text events))))
         (should-not (llm-sidecar-test--buffers-holding "sk-secret-4f2a9c"))))))
+
+;;;; Code completion
+
+(defun llm-sidecar-test--fim-settings (scenario &rest extra)
+  "Completion settings for the fim SCENARIO of the mock (OpenAI's /v1/completions), with EXTRA pairs."
+  (append extra
+          `((customEngineServer . ,(format "http://127.0.0.1:%d/%s/v1/completions" llm-sidecar-test--mock-port scenario))
+            (customEngineResponseFormat . "$.choices[0].text")
+            (customEngineRequestFormat . ((customFields . ((model . "mock-coder") (stream . t)))))
+            (retry . ((maxRetries . 0)))
+            (fim . ((multiline . t))))))
+
+(defmacro llm-sidecar-test--in-code (before after &rest body)
+  "Run BODY in a python-mode buffer holding BEFORE and AFTER, point between them, shown in the selected window."
+  (declare (indent 2))
+  `(let ((buf (generate-new-buffer "code.py")))
+     (unwind-protect
+         (progn
+           (switch-to-buffer buf)
+           (python-mode)
+           (insert ,before)
+           (save-excursion (insert ,after))
+           ,@body)
+       (with-current-buffer buf (llm-sidecar-dismiss) (set-buffer-modified-p nil))
+       (kill-buffer buf))))
+
+(defun llm-sidecar-test--wait-ghost (&optional text)
+  "Wait until this buffer shows ghost text (TEXT when given); return it."
+  (llm-sidecar-test--wait (format "ghost text %S" text)
+                          (lambda () (and (llm-sidecar-ghost-text)
+                                          (or (null text) (equal (llm-sidecar-ghost-text) text)))))
+  (llm-sidecar-ghost-text))
+
+(defun llm-sidecar-test--ghost-overlays ()
+  "The overlays showing ghost text in this buffer, as (POSITION . AFTER-STRING)."
+  (cl-loop for o in (overlays-in (point-min) (point-max))
+           when (overlay-get o 'after-string)
+           collect (cons (overlay-start o) (substring-no-properties (overlay-get o 'after-string)))))
+
+(defun llm-sidecar-test--command (fn &rest args)
+  "Run FN with ARGS as the command loop runs a command: then `post-command-hook'."
+  (run-hooks 'pre-command-hook)
+  (apply fn args)
+  (run-hooks 'post-command-hook))
+
+(ert-deftest llm-sidecar-complete-shows-ghost-text-and-accept-inserts-it ()
+  (llm-sidecar-test--with-mock
+    (setq llm-sidecar-completion-settings (llm-sidecar-test--fim-settings "fim"))
+    (llm-sidecar-test--in-code "def add(a, b):\n    " "\n\nprint(add(1, 2))\n"
+      (let ((before (buffer-string)) (pt (point)))
+        (llm-sidecar-complete)
+        (should (eq llm-sidecar-completion-status 'requesting))
+        (let ((ghost (llm-sidecar-test--wait-ghost)))
+          (should (equal ghost "total = a + b\n    return total"))
+          ;; shown at point as an overlay; the text itself is unchanged
+          (should (equal (llm-sidecar-test--ghost-overlays) (list (cons pt ghost))))
+          (should (equal (buffer-string) before))
+          (should (eq (key-binding (kbd "TAB")) 'indent-for-tab-command))
+          (llm-sidecar-completion-mode 1)
+          (should (eq (key-binding (kbd "TAB")) 'llm-sidecar-accept))
+          (undo-boundary)
+          (llm-sidecar-test--command #'llm-sidecar-accept)
+          (undo-boundary)
+          (should (equal (buffer-string)
+                         "def add(a, b):\n    total = a + b\n    return total\n\nprint(add(1, 2))\n"))
+          (should (= (point) (+ pt (length ghost))))
+          (should-not (llm-sidecar-test--ghost-overlays))
+          (should-not (llm-sidecar-ghost-text))
+          ;; TAB falls through again
+          (should (eq (key-binding (kbd "TAB")) 'indent-for-tab-command))
+          ;; one undo step takes all of it back
+          (let ((last-command nil)) (undo))
+          (should (equal (buffer-string) before)))))))
+
+(ert-deftest llm-sidecar-complete-sends-prefix-and-suffix-around-point ()
+  (llm-sidecar-test--with-mock
+    (setq llm-sidecar-completion-settings (llm-sidecar-test--fim-settings "fimunicode"))
+    (let ((before "# 你好 👋🏽 世界 👨‍👩‍👧\ngreeting = \"é\"\n")
+          (after "\nfarewell = \"再见 🚀\"\n"))
+      (llm-sidecar-test--in-code before after
+        (llm-sidecar-complete)
+        (should (equal (llm-sidecar-test--wait-ghost) "print(\"你好 👋🏽\")"))
+        (let ((body (alist-get 'body (car (llm-sidecar-test--events "fimunicode" "request")))))
+          (should (equal (alist-get 'prompt body) before))
+          (should (equal (alist-get 'suffix body) after))
+          (should (equal (alist-get 'model body) "mock-coder")))
+        (llm-sidecar-accept)
+        (should (equal (buffer-string) (concat before "print(\"你好 👋🏽\")" after)))))))
+
+(ert-deftest llm-sidecar-completion-mode-requests-when-typing-pauses ()
+  (llm-sidecar-test--with-mock
+    (setq llm-sidecar-completion-settings (llm-sidecar-test--fim-settings "fim"))
+    (let ((llm-sidecar-completion-delay 0.7))
+      (llm-sidecar-test--in-code "def add(a, b):\n" ""
+        (llm-sidecar-completion-mode 1)
+        (llm-sidecar-test--command #'insert "    ")
+        ;; typing armed the idle timer, with the configured delay, for this buffer
+        (let ((timer llm-sidecar--idle-timer))
+          (should (timerp timer))
+          (should (memq timer timer-idle-list))
+          (should (= (float-time (timer--time timer)) 0.7))
+          ;; typing again re-arms it: still one timer
+          (llm-sidecar-test--command #'insert "")
+          (should (= 1 (cl-count-if (lambda (tm) (eq (timer--function tm) #'llm-sidecar--idle-request))
+                                    timer-idle-list)))
+          (setq timer llm-sidecar--idle-timer)
+          ;; Emacs went idle: the timer runs
+          (timer-event-handler timer))
+        (should (equal (llm-sidecar-test--wait-ghost) "total = a + b\n    return total"))
+        (should (= 1 (length (llm-sidecar-test--events "fim" "request"))))
+        ;; no request while the region is active
+        (llm-sidecar-dismiss)
+        (transient-mark-mode 1)
+        (push-mark (point-min) t t)
+        (llm-sidecar-test--command #'insert " ")
+        (timer-event-handler llm-sidecar--idle-timer)
+        (should-not llm-sidecar--pending)
+        (should-not (eq llm-sidecar-completion-status 'requesting))
+        (deactivate-mark)
+        (accept-process-output nil 0.3)
+        (should (= 1 (length (llm-sidecar-test--events "fim" "request"))))
+        (should-not (llm-sidecar-ghost-text))))))
+
+(ert-deftest llm-sidecar-ghost-text-follows-typing-and-goes-on-other-edits ()
+  (llm-sidecar-test--with-mock
+    (setq llm-sidecar-completion-settings (llm-sidecar-test--fim-settings "fim"))
+    (llm-sidecar-test--in-code "def add(a, b):\n    " ""
+      (llm-sidecar-completion-mode 1)
+      (llm-sidecar-complete)
+      (llm-sidecar-test--wait-ghost "total = a + b\n    return total")
+      ;; typing the suggestion's next characters keeps the rest shown at once
+      (llm-sidecar-test--command #'insert "tot")
+      (should (equal (llm-sidecar-ghost-text) "al = a + b\n    return total"))
+      (should (equal (llm-sidecar-test--ghost-overlays) (list (cons (point) "al = a + b\n    return total"))))
+      ;; ... and asks again when typing pauses: the sidecar's cache answers, the server gets no new request
+      (timer-event-handler llm-sidecar--idle-timer)
+      (llm-sidecar-test--wait "the answer to the new request" (lambda () (null llm-sidecar--pending)))
+      (should (equal (llm-sidecar-ghost-text) "al = a + b\n    return total"))
+      (should (= 1 (length (llm-sidecar-test--events "fim" "request"))))
+      ;; an edit that does not match removes it
+      (llm-sidecar-test--command #'insert "X")
+      (should-not (llm-sidecar-ghost-text))
+      (should-not (llm-sidecar-test--ghost-overlays))
+      ;; so does moving point, and deleting
+      (delete-char -1)
+      (llm-sidecar-complete)
+      (llm-sidecar-test--wait-ghost)
+      (llm-sidecar-test--command #'backward-char 1)
+      (should-not (llm-sidecar-test--ghost-overlays))
+      (forward-char 1)
+      (llm-sidecar-complete)
+      (llm-sidecar-test--wait-ghost)
+      (llm-sidecar-test--command #'delete-char -1)
+      (should-not (llm-sidecar-test--ghost-overlays)))))
+
+(ert-deftest llm-sidecar-a-newer-completion-cancels-the-older ()
+  (llm-sidecar-test--with-mock
+    (setq llm-sidecar-completion-settings (llm-sidecar-test--fim-settings "fimslow"))
+    (llm-sidecar-test--in-code "def add(a, b):\n    " ""
+      (let ((first (llm-sidecar-complete)))
+        (should (integerp first))
+        (llm-sidecar-test--wait "the mock to get the first request"
+                                (lambda () (llm-sidecar-test--events "fimslow" "request")))
+        (setq llm-sidecar-completion-settings (llm-sidecar-test--fim-settings "fim"))
+        (let ((second (llm-sidecar-complete)))
+          (should (> second first))
+          (llm-sidecar-test--wait "the mock to see the first request's connection closed"
+                                  (lambda () (llm-sidecar-test--events "fimslow" "disconnected")))
+          (should (equal (llm-sidecar-test--wait-ghost) "total = a + b\n    return total"))
+          (should (= 1 (length (llm-sidecar-test--events "fimslow" "request"))))
+          (should-not (string-match-p "llm-sidecar:" (llm-sidecar-test--messages))))))))
+
+(ert-deftest llm-sidecar-custom-llms-completion-entry-for-ghost-text-default-for-chat ()
+  (llm-sidecar-test--with-mock
+    (llm-sidecar-stop)
+    (let ((entry (lambda (name type url rf)
+                   `((name . ,name) (modelType . ,type)
+                     (url . ,(format "http://127.0.0.1:%d/%s" llm-sidecar-test--mock-port url))
+                     (auth . ((type . "Bearer")))
+                     (requestFormat . "{\"customFields\": {\"model\": \"entry-model\", \"stream\": true}}")
+                     (responseFormat . ,rf)))))
+      ;; the sidecar runs before the list is set: the list reaches it with didChangeConfiguration
+      (setq llm-sidecar-settings (llm-sidecar-test--plain-settings "hare"))
+      (llm-sidecar-test--wait-status (llm-sidecar-ask "warm up") 'done)
+      (setq llm-sidecar-settings nil)
+      (setq llm-sidecar-custom-llms
+            (list (funcall entry "Planner" "Plan" "tortoise/v1/chat/completions" "$.choices[0].delta.content")
+                  (funcall entry "Coder" "Completion" "fim/v1/completions" "$.choices[0].text")
+                  (funcall entry "Chat" "Default" "hello/v1/chat/completions" "$.choices[0].delta.content")))
+      (let ((buf (llm-sidecar-ask "hi")))
+        (llm-sidecar-test--wait-status buf 'done)
+        (should (equal (llm-sidecar-test--text buf) "Hello, world!")))
+      (llm-sidecar-test--in-code "def add(a, b):\n    " ""
+        (llm-sidecar-complete)
+        (should (equal (llm-sidecar-test--wait-ghost) "total = a + b\n    return total")))
+      (should (= 1 (length (llm-sidecar-test--events "hello" "request"))))
+      (should (= 1 (length (llm-sidecar-test--events "fim" "request"))))
+      (should-not (llm-sidecar-test--events "tortoise" "request"))
+      ;; a new sidecar gets the list with initialize
+      (llm-sidecar-stop)
+      (let ((buf (llm-sidecar-ask "again")))
+        (llm-sidecar-test--wait-status buf 'done)
+        (should (= 2 (length (llm-sidecar-test--events "hello" "request"))))))))
+
+(ert-deftest llm-sidecar-completion-errors-are-shown-once ()
+  (llm-sidecar-test--with-mock
+    (setq llm-sidecar-completion-settings (llm-sidecar-test--fim-settings "fimerror"))
+    (with-current-buffer (get-buffer-create "*llm-sidecar completion*")
+      (let ((inhibit-read-only t)) (erase-buffer)))
+    (let ((shown (lambda () (cl-count-if (lambda (l) (string-match-p "FIM backend exploded" l))
+                                         (split-string (llm-sidecar-test--messages) "\n")))))
+      (llm-sidecar-test--in-code "x = " ""
+        (dotimes (_ 3)
+          (llm-sidecar-complete)
+          (llm-sidecar-test--wait "the error" (lambda () (eq llm-sidecar-completion-status 'error))))
+        (should (= 1 (funcall shown)))
+        (should (= 3 (cl-count-if (lambda (l) (string-match-p "FIM backend exploded" l))
+                                  (split-string (llm-sidecar-test--text "*llm-sidecar completion*") "\n"))))
+        (should-not (llm-sidecar-ghost-text))
+        ;; other settings: the next failure is shown again, once
+        (setq llm-sidecar-completion-settings
+              (llm-sidecar-test--fim-settings "fimerror" '(customEngineRequestFormat . ((customFields . ((model . "other")))))))
+        (dotimes (_ 2)
+          (llm-sidecar-complete)
+          (llm-sidecar-test--wait "the error" (lambda () (eq llm-sidecar-completion-status 'error))))
+        (should (= 2 (funcall shown)))))))
 
 (ert-deftest llm-sidecar-settings-alists-become-json-objects ()
   (should (equal (json-serialize (llm-sidecar--json '(("a" . 1) (b . ((c . t) (d . :json-false))) (e . ["x" "y"])))
