@@ -489,7 +489,8 @@ A pair of EXTRA replaces the default of the same name."
 (defmacro llm-sidecar-test--in-code (before after &rest body)
   "Run BODY in a python-mode buffer holding BEFORE and AFTER, point between them, shown in the selected window."
   (declare (indent 2))
-  `(let ((buf (generate-new-buffer "code.py")))
+  `(let ((buf (generate-new-buffer "code.py"))
+         (python-indent-guess-indent-offset nil))
      (unwind-protect
          (progn
            (switch-to-buffer buf)
