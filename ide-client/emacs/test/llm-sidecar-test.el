@@ -577,7 +577,7 @@ A pair of EXTRA replaces the default of the same name."
           (should (memq timer timer-idle-list))
           (should (= (float-time (timer--time timer)) 0.7))
           ;; typing again re-arms it: still one timer
-          (llm-sidecar-test--command #'insert "")
+          (llm-sidecar-test--command #'insert " ")
           (should (= 1 (cl-count-if (lambda (tm) (eq (timer--function tm) #'llm-sidecar--idle-request))
                                     timer-idle-list)))
           (setq timer llm-sidecar--idle-timer)
@@ -594,6 +594,11 @@ A pair of EXTRA replaces the default of the same name."
         (should-not llm-sidecar--pending)
         (should-not (eq llm-sidecar-completion-status 'requesting))
         (deactivate-mark)
+        ;; nor while a completion popup is up
+        (let ((completion-in-region-mode t))
+          (llm-sidecar-test--command #'insert " ")
+          (timer-event-handler llm-sidecar--idle-timer)
+          (should-not llm-sidecar--pending))
         (accept-process-output nil 0.3)
         (should (= 1 (length (llm-sidecar-test--events "fim" "request"))))
         (should-not (llm-sidecar-ghost-text))))))
