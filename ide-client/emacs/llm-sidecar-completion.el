@@ -204,17 +204,21 @@ Made when BUF is still the selected buffer and nothing inhibits it."
     (when (eq llm-sidecar-completion-status 'requesting)
       (setq llm-sidecar-completion-status nil))))
 
-(defun llm-sidecar--completion-params ()
-  "The params of a completion request at point."
+(defun llm-sidecar--completion-params (invoked)
+  "The params of a completion request at point.
+INVOKED: asked for by a command (the sidecar then skips its cache).
+A buffer without a file gives its name as the path: the sidecar keeps
+one request per path."
   (let* ((max llm-sidecar-completion-context-chars)
          (beg (max (point-min) (- (point) max)))
          (end (min (point-max) (+ (point) (/ max 2))))
          (params (list :prefix (buffer-substring-no-properties beg (point))
                        :suffix (buffer-substring-no-properties (point) end)
                        :language (string-remove-suffix "-mode" (symbol-name major-mode)))))
-    (when buffer-file-name
-      (setq params (append params (list :path buffer-file-name))))
-    (append params (llm-sidecar--completion-selection))))
+    (append params
+            (list :path (or buffer-file-name (buffer-name)))
+            (and invoked (list :invoked t))
+            (llm-sidecar--completion-selection))))
 
 (defun llm-sidecar--completion-selection ()
   "The request's own selection: `llm-sidecar-completion-settings' when set.
@@ -229,9 +233,10 @@ else the configured completion settings."
      ((stringp (funcall only "profile")) (list :profile (funcall only "profile")))
      (t (list :settings (llm-sidecar--resolve s "llm-sidecar-completion-settings"))))))
 
-(defun llm-sidecar--request-completion ()
+(defun llm-sidecar--request-completion (&optional invoked)
   "Request a suggestion at point, cancelling the one in flight.
-Return the request's id."
+INVOKED: asked for by a command, not by the idle timer.  Return the
+request's id."
   (llm-sidecar--cancel-pending)
   (let ((conn (llm-sidecar--start)))
     (when conn
@@ -248,7 +253,7 @@ Return the request's id."
                            (llm-sidecar--on-completion result err pos tick)))))))
         (setq llm-sidecar-completion-status 'requesting)
         (setq llm-sidecar--pending (list seq nil conn))
-        (let ((id (llm-sidecar--request conn 'llm/inlineCompletion (llm-sidecar--completion-params)
+        (let ((id (llm-sidecar--request conn 'llm/inlineCompletion (llm-sidecar--completion-params invoked)
                                         :timeout 60
                                         :success-fn (lambda (r) (funcall done r nil))
                                         :error-fn (lambda (e) (funcall done nil e))
@@ -282,7 +287,7 @@ TICK: the buffer's `buffer-chars-modified-tick' then."
   "Request a code completion at point now; it is shown as ghost text."
   (interactive)
   (llm-sidecar--hide)
-  (llm-sidecar--request-completion))
+  (llm-sidecar--request-completion t))
 
 ;;;###autoload
 (defun llm-sidecar-accept ()
