@@ -459,6 +459,34 @@ A pair of EXTRA replaces the default of the same name."
     (should-error (llm-sidecar-ask "hi") :type 'user-error)
     (should (= 1 (length (llm-sidecar-test--events "hello" "request"))))))
 
+(ert-deftest llm-sidecar-key-sources-are-left-to-the-sidecar ()
+  (llm-sidecar-test--with-mock
+    (llm-sidecar-stop)
+    ;; an auth-source entry for the host is there, but the settings name their own source
+    (llm-sidecar-test--authinfo "machine 127.0.0.1 password sk-from-authinfo")
+    (let ((process-environment (append '("LLM_EMACS_TEST_KEY=sk-env-4411" "LLM_EMACS_TEST_HEADER=hdr-env-5522")
+                                       process-environment)))
+      (setq llm-sidecar-settings
+            (llm-sidecar-test--plain-settings
+             "hello" '(customEngineTokenEnv . "LLM_EMACS_TEST_KEY")
+             '(customEngineRequestFormat . ((customFields . ((model . "m") (stream . t)))
+                                            (customHeaders . (("x-api-key" . ((env . "LLM_EMACS_TEST_HEADER")))))))))
+      (let ((buf (llm-sidecar-ask "hi")))
+        (llm-sidecar-test--wait-status buf 'done)
+        (let ((headers (llm-sidecar-test--headers "hello")))
+          (should (equal (alist-get 'authorization headers) "Bearer sk-env-4411"))
+          (should (equal (alist-get 'x-api-key headers) "hdr-env-5522"))))
+      ;; a command the sidecar runs
+      (setq llm-sidecar-settings
+            (llm-sidecar-test--plain-settings "hare" '(customEngineTokenCommand . ["printf" "sk-cmd-6633"])))
+      (let ((buf (llm-sidecar-ask "hi")))
+        (llm-sidecar-test--wait-status buf 'done)
+        (should (equal (alist-get 'authorization (llm-sidecar-test--headers "hare")) "Bearer sk-cmd-6633")))
+      ;; the keys never passed through Emacs, and nothing was warned about
+      (should-not (llm-sidecar-test--buffers-holding "sk-env-4411"))
+      (should-not (llm-sidecar-test--buffers-holding "sk-cmd-6633"))
+      (should-not (string-match-p "plain text" (llm-sidecar-test--messages))))))
+
 (ert-deftest llm-sidecar-keeps-the-key-out-of-every-buffer ()
   (llm-sidecar-test--with-mock
     (llm-sidecar-stop)
