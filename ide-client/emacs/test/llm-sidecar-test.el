@@ -702,6 +702,8 @@ A pair of EXTRA replaces the default of the same name."
                      (auth . ((type . "Bearer")))
                      (requestFormat . "{\"customFields\": {\"model\": \"entry-model\", \"stream\": true}}")
                      (responseFormat . ,rf)))))
+      ;; each entry's key comes from auth-source by the entry's host
+      (llm-sidecar-test--authinfo "machine 127.0.0.1 password sk-list-key")
       ;; the sidecar runs before the list is set: the list reaches it with didChangeConfiguration
       (setq llm-sidecar-settings (llm-sidecar-test--plain-settings "hare"))
       (llm-sidecar-test--wait-status (llm-sidecar-ask "warm up") 'done)
@@ -718,6 +720,8 @@ A pair of EXTRA replaces the default of the same name."
         (should (equal (llm-sidecar-test--wait-ghost) "total = a + b\n    return total")))
       (should (= 1 (length (llm-sidecar-test--events "hello" "request"))))
       (should (= 1 (length (llm-sidecar-test--events "fim" "request"))))
+      (should (equal (alist-get 'authorization (llm-sidecar-test--headers "hello")) "Bearer sk-list-key"))
+      (should (equal (alist-get 'authorization (llm-sidecar-test--headers "fim")) "Bearer sk-list-key"))
       (should-not (llm-sidecar-test--events "tortoise" "request"))
       ;; a new sidecar gets the list with initialize
       (llm-sidecar-stop)
