@@ -90,11 +90,13 @@ The sidecar cuts them further to its fim prefixLines/suffixLines."
 
 (defun llm-sidecar--settings-values ()
   "The settings a completion depends on, to tell when they change."
-  (list llm-sidecar-settings llm-sidecar-custom-llms llm-sidecar-profiles llm-sidecar-completion-settings))
+  (list llm-sidecar-command llm-sidecar-settings llm-sidecar-custom-llms llm-sidecar-profiles
+        llm-sidecar-completion-settings))
 
 (defun llm-sidecar--completion-failed (err)
-  "Report the completion error ERR: once in the echo area, always in the log."
-  (let ((msg (llm-sidecar-format-error err)))
+  "Report the completion error ERR: once in the echo area, always in the log.
+ERR is a JSON-RPC error plist, or a message."
+  (let ((msg (if (stringp err) err (llm-sidecar-format-error err))))
     (llm-sidecar--completion-log "%s" (replace-regexp-in-string "\n" " " msg))
     (unless (equal llm-sidecar--error-shown-for (llm-sidecar--settings-values))
       (setq llm-sidecar--error-shown-for (copy-tree (llm-sidecar--settings-values)))
@@ -132,8 +134,11 @@ The sidecar cuts them further to its fim prefixLines/suffixLines."
       (setq llm-sidecar-completion-status nil))))
 
 (defun llm-sidecar-dismiss ()
-  "Remove the suggestion and cancel the request in flight."
+  "Remove the suggestion and cancel the request in flight (or to come)."
   (interactive)
+  (when (and (timerp llm-sidecar--idle-timer) (eq (car (timer--args llm-sidecar--idle-timer)) (current-buffer)))
+    (cancel-timer llm-sidecar--idle-timer)
+    (setq llm-sidecar--idle-timer nil))
   (llm-sidecar--cancel-pending)
   (llm-sidecar--hide))
 
@@ -238,7 +243,17 @@ else the configured completion settings."
 INVOKED: asked for by a command, not by the idle timer.  Return the
 request's id."
   (llm-sidecar--cancel-pending)
-  (let ((conn (llm-sidecar--start)))
+  (condition-case err
+      (llm-sidecar--send-completion invoked)
+    ;; a missing key, a sidecar that cannot start: reported once, not at every pause in typing
+    (user-error (setq llm-sidecar-completion-status 'error)
+                (llm-sidecar--completion-failed (error-message-string err))
+                nil)))
+
+(defun llm-sidecar--send-completion (invoked)
+  "Send the completion request at point (INVOKED: by a command); return its id."
+  (let ((conn (llm-sidecar--start (lambda (msg) (user-error "%s" msg))))
+        (params (llm-sidecar--completion-params invoked)))
     (when conn
       (llm-sidecar--sync-configuration)
       (let* ((seq (cl-incf llm-sidecar--request-seq))
@@ -253,11 +268,18 @@ request's id."
                            (llm-sidecar--on-completion result err pos tick)))))))
         (setq llm-sidecar-completion-status 'requesting)
         (setq llm-sidecar--pending (list seq nil conn))
-        (let ((id (llm-sidecar--request conn 'llm/inlineCompletion (llm-sidecar--completion-params invoked)
+        (let ((id (llm-sidecar--request conn 'llm/inlineCompletion params
                                         :timeout 60
                                         :success-fn (lambda (r) (funcall done r nil))
                                         :error-fn (lambda (e) (funcall done nil e))
-                                        :timeout-fn (lambda () (funcall done nil '(:message "timed out"))))))
+                                        :timeout-fn
+                                        (lambda ()
+                                          (when (buffer-live-p buf)
+                                            (with-current-buffer buf
+                                              (when (eql (car llm-sidecar--pending) seq)
+                                                (llm-sidecar--cancel-pending))))
+                                          (llm-sidecar--completion-failed
+                                           "llm-sidecar: code completion got no answer in 60 s")))))
           (when (eql (car llm-sidecar--pending) seq)
             (setf (nth 1 llm-sidecar--pending) id))
           id)))))

@@ -199,16 +199,19 @@ request counter, just advanced for this request."
                  when (or (equal (plist-get p :name) name) (seq-contains-p (plist-get p :aliases) name))
                  return (or (plist-get (plist-get p :settings) :customEngineServer) (plist-get p :urlHint)))))))
 
-(defun llm-sidecar--start ()
-  "Start the sidecar if it is not running; return the connection or nil."
+(defun llm-sidecar--start (&optional report)
+  "Start the sidecar if it is not running; return the connection or nil.
+REPORT, a function of a message, reports a sidecar that cannot be
+run (default: `llm-sidecar--error')."
   (if (llm-sidecar-running-p)
       llm-sidecar--connection
     (let* ((cmd (if (stringp llm-sidecar-command) (list llm-sidecar-command) llm-sidecar-command))
            (program (car cmd)))
       (cond
        ((not (and program (or (file-executable-p program) (executable-find program))))
-        (llm-sidecar--error "llm-sidecar: cannot run %s (not found or not executable); set `llm-sidecar-command'"
-                            program)
+        (funcall (or report (lambda (msg) (llm-sidecar--error "%s" msg)))
+                 (format-message "llm-sidecar: cannot run %s (not found or not executable); set `llm-sidecar-command'"
+                                 program))
         nil)
        (t
         (setq llm-sidecar--stopping nil)

@@ -750,7 +750,15 @@ A pair of EXTRA replaces the default of the same name."
         (dotimes (_ 2)
           (llm-sidecar-complete)
           (llm-sidecar-test--wait "the error" (lambda () (eq llm-sidecar-completion-status 'error))))
-        (should (= 2 (funcall shown)))))))
+        (should (= 2 (funcall shown)))
+        ;; a sidecar that cannot run is reported the same way, not at every pause in typing
+        (llm-sidecar-stop)
+        (let ((llm-sidecar-command '("/nonexistent/llm-sidecar")))
+          (dotimes (_ 3)
+            (llm-sidecar-complete)
+            (should (eq llm-sidecar-completion-status 'error))))
+        (should (= 1 (cl-count-if (lambda (l) (string-match-p "cannot run /nonexistent/llm-sidecar" l))
+                                  (split-string (llm-sidecar-test--messages) "\n"))))))))
 
 (ert-deftest llm-sidecar-settings-alists-become-json-objects ()
   (should (equal (json-serialize (llm-sidecar--json '(("a" . 1) (b . ((c . t) (d . :json-false))) (e . ["x" "y"])))
