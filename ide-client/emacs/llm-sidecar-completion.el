@@ -56,7 +56,7 @@ The sidecar cuts them further to its fim prefixLines/suffixLines."
   "The part of the suggestion not typed yet.")
 
 (defvar-local llm-sidecar--pending nil
-  "The request in flight: (SEQ ID CONNECTION), or nil.")
+  "The request in flight: (SEQ ID CONNECTION POSITION), or nil.")
 
 (defvar-local llm-sidecar--request-seq 0
   "Requests made in this buffer; answers to an older one are dropped.")
@@ -144,7 +144,10 @@ ERR is a JSON-RPC error plist, or a message."
 
 (defun llm-sidecar--after-change (beg end len)
   "Keep the ghost text when the edit BEG END LEN typed its next characters.
-Any other edit removes it."
+Any other edit removes it.  Any edit cancels the request in flight:
+its answer would be for text that is no longer there."
+  (unless llm-sidecar--inserting
+    (llm-sidecar--cancel-pending))
   (when (and llm-sidecar--ghost (not llm-sidecar--inserting))
     (let ((pos (overlay-start llm-sidecar--ghost))
           (typed (and (= len 0) (buffer-substring-no-properties beg end))))
@@ -158,8 +161,11 @@ Any other edit removes it."
 (defun llm-sidecar--post-command ()
   "Remove the ghost text when point left it.
 After an edit, schedule an automatic request."
-  (when (and llm-sidecar--ghost (/= (point) (overlay-start llm-sidecar--ghost)))
+  (when (and llm-sidecar--ghost (not (eql (point) (overlay-start llm-sidecar--ghost))))
     (llm-sidecar--hide))
+  ;; an answer for another position would not be shown
+  (when (and llm-sidecar--pending (not (eql (point) (nth 3 llm-sidecar--pending))))
+    (llm-sidecar--cancel-pending))
   (when (and llm-sidecar-completion-mode llm-sidecar--edited)
     (setq llm-sidecar--edited nil)
     (llm-sidecar--schedule)))
@@ -202,7 +208,7 @@ Made when BUF is still the selected buffer and nothing inhibits it."
 (defun llm-sidecar--cancel-pending ()
   "Cancel this buffer's request in flight, if any."
   (when llm-sidecar--pending
-    (pcase-let ((`(,_ ,id ,conn) llm-sidecar--pending))
+    (pcase-let ((`(,_ ,id ,conn ,_) llm-sidecar--pending))
       (when (and id (jsonrpc-running-p conn))
         (jsonrpc-notify conn '$/cancelRequest (list :id id))))
     (setq llm-sidecar--pending nil)
@@ -267,7 +273,9 @@ request's id."
                            (setq llm-sidecar--pending nil)
                            (llm-sidecar--on-completion result err pos tick)))))))
         (setq llm-sidecar-completion-status 'requesting)
-        (setq llm-sidecar--pending (list seq nil conn))
+        (setq llm-sidecar--pending (list seq nil conn pos))
+        (add-hook 'after-change-functions #'llm-sidecar--after-change nil t)
+        (add-hook 'post-command-hook #'llm-sidecar--post-command nil t)
         (let ((id (llm-sidecar--request conn 'llm/inlineCompletion params
                                         :timeout 60
                                         :success-fn (lambda (r) (funcall done r nil))

@@ -691,7 +691,18 @@ A pair of EXTRA replaces the default of the same name."
                                   (lambda () (llm-sidecar-test--events "fimslow" "disconnected")))
           (should (equal (llm-sidecar-test--wait-ghost) "total = a + b\n    return total"))
           (should (= 1 (length (llm-sidecar-test--events "fimslow" "request"))))
-          (should-not (string-match-p "llm-sidecar:" (llm-sidecar-test--messages))))))))
+          (should-not (string-match-p "llm-sidecar:" (llm-sidecar-test--messages)))
+          ;; typing while a request is in flight cancels it too: its answer would be for other text
+          (setq llm-sidecar-completion-settings (llm-sidecar-test--fim-settings "fimslow"))
+          (llm-sidecar-dismiss)
+          (llm-sidecar-complete)
+          (llm-sidecar-test--wait "the second slow request"
+                                  (lambda () (= 2 (length (llm-sidecar-test--events "fimslow" "request")))))
+          (llm-sidecar-test--command #'insert "x")
+          (should-not llm-sidecar--pending)
+          (llm-sidecar-test--wait "the mock to see that connection closed"
+                                  (lambda () (= 2 (length (llm-sidecar-test--events "fimslow" "disconnected")))))
+          (should-not (llm-sidecar-ghost-text)))))))
 
 (ert-deftest llm-sidecar-custom-llms-completion-entry-for-ghost-text-default-for-chat ()
   (llm-sidecar-test--with-mock
