@@ -41,15 +41,19 @@
 Keys are strings or symbols.  AutoDev v1 dialog fields:
   ((customEngineServer
     . \"https://api.deepseek.com/v1/chat/completions\")
-   (customEngineToken . \"sk-...\")
    (customEngineResponseType . \"SSE\")
    (customEngineRequestFormat
     . ((customFields . ((model . \"deepseek-chat\") (stream . t)))))
    (customEngineResponseFormat . \"$.choices[0].delta.content\"))
-a preset: ((preset . \"deepseek\") (customEngineToken . \"sk-...\")),
+a preset: ((preset . \"deepseek\")),
 or an AutoDev 2.x customLlms entry (url, auth, requestFormat,
 responseFormat).  Nested objects are alists, arrays are vectors;
-t is true and :json-false is false."
+t is true and :json-false is false.
+The key: from auth-source by the server's host (see
+`llm-sidecar-auth-source'), or read by the sidecar:
+(customEngineTokenEnv . \"DEEPSEEK_API_KEY\") or
+(customEngineTokenCommand . [\"pass\" \"show\" \"deepseek\"]).  A plain
+customEngineToken works too, with a warning."
   :type '(alist :key-type (choice string symbol) :value-type sexp))
 
 (defcustom llm-sidecar-system-prompt nil
@@ -475,12 +479,15 @@ stays.  Returns how many were cancelled."
          (with-current-buffer (get-buffer-create "*llm-sidecar presets*")
            (let ((inhibit-read-only t))
              (erase-buffer)
-             (insert "llm-sidecar presets: use one as ((preset . \"<name>\") (customEngineToken . \"...\"))\n\n")
+             (insert "llm-sidecar presets: use one as ((preset . \"<name>\")); the key from auth-source "
+                     "(machine <host> password <key>) or (customEngineTokenEnv . \"NAME\")\n\n")
              (seq-doseq (p (plist-get r :presets))
                (let ((aliases (plist-get p :aliases))
                      (url (or (plist-get p :urlHint) (plist-get (plist-get p :settings) :customEngineServer))))
                  (insert (plist-get p :name)
                          (if (> (length aliases) 0) (format " (%s)" (mapconcat #'identity aliases ", ")) "")
+                         ;; code completion presets go in `llm-sidecar-completion-settings'
+                         (if (equal (plist-get p :use) "completion") " [code completion]" "")
                          "\n")
                  (when (stringp (plist-get p :description))
                    (insert "    " (llm-sidecar--one-line (plist-get p :description) 200) "\n"))

@@ -313,6 +313,7 @@ A pair of EXTRA replaces the default of the same name."
                                          (and b (string-match-p "deepseek" (llm-sidecar-test--text b))))))
     (let ((text (llm-sidecar-test--text "*llm-sidecar presets*")))
       (should (string-match-p "\nollama\n" text))
+      (should (string-match-p "\nollama-fim.* \\[code completion\\]\n" text))
       (should (string-match-p (regexp-quote "https://api.deepseek.com/v1/chat/completions") text)))))
 
 (ert-deftest llm-sidecar-stderr-is-logged-and-kill-emacs-stops-the-sidecar ()
