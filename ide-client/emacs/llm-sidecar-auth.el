@@ -50,6 +50,9 @@ customEngineTokenEnv, customEngineTokenCommand)."
 (defvar llm-sidecar-auth--warned (make-hash-table :test #'equal)
   "The plain-text warnings already given (each is given once).")
 
+(defvar llm-sidecar-auth-unkeyed-host nil
+  "The host of the settings last resolved when they got no key at all, else nil.")
+
 ;;;; Alists with string or symbol keys
 
 (defun llm-sidecar-auth--alist-p (value)
@@ -231,8 +234,10 @@ an alist is returned as it is."
                          (llm-sidecar-auth--put custom "headers"
                                                 (llm-sidecar-auth--headers
                                                  headers url (concat field ".customRequest.headers")))))))))
+      (setq llm-sidecar-auth-unkeyed-host nil)
       (unless own-source
-        (let ((key (llm-sidecar-auth-lookup url nil (llm-sidecar-auth--header-names out))))
+        (let* ((header-names (llm-sidecar-auth--header-names out))
+               (key (llm-sidecar-auth-lookup url nil header-names)))
           (cond
            (key
             (setq out (if entry
@@ -241,8 +246,16 @@ an alist is returned as it is."
                         (llm-sidecar-auth--put out "customEngineToken" key))))
            ((llm-sidecar-auth--string-set-p plain)
             (llm-sidecar-auth--warn-plain-token
-             (concat field (if entry ".auth.token" ".customEngineToken")) host)))))
+             (concat field (if entry ".auth.token" ".customEngineToken")) host))
+           ((not header-names)
+            (setq llm-sidecar-auth-unkeyed-host host)))))
       out)))
+
+(defun llm-sidecar-auth-no-key-hint (host)
+  "What to tell when the server of HOST refused a request sent without a key."
+  (when host
+    (format-message "no key was sent to %s: nothing in auth-source for it (add \"machine %s password <key>\" to ~/.authinfo.gpg) and no customEngineTokenEnv / customEngineTokenCommand in the settings"
+                    host host)))
 
 (defun llm-sidecar-auth--header-names (settings)
   "The names of the key-like customHeaders of SETTINGS."

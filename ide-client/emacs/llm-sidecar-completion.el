@@ -93,10 +93,12 @@ The sidecar cuts them further to its fim prefixLines/suffixLines."
   (list llm-sidecar-command llm-sidecar-settings llm-sidecar-custom-llms llm-sidecar-profiles
         llm-sidecar-completion-settings))
 
-(defun llm-sidecar--completion-failed (err)
+(defun llm-sidecar--completion-failed (err &optional unkeyed-host)
   "Report the completion error ERR: once in the echo area, always in the log.
-ERR is a JSON-RPC error plist, or a message."
-  (let ((msg (if (stringp err) err (llm-sidecar-format-error err))))
+ERR is a JSON-RPC error plist, or a message.  UNKEYED-HOST: the
+request went there without a key."
+  (let ((msg (if (stringp err) err
+               (concat (llm-sidecar-format-error err) (llm-sidecar--no-key-hint err unkeyed-host)))))
     (llm-sidecar--completion-log "%s" (replace-regexp-in-string "\n" " " msg))
     (unless (equal llm-sidecar--error-shown-for (llm-sidecar--settings-values))
       (setq llm-sidecar--error-shown-for (copy-tree (llm-sidecar--settings-values)))
@@ -258,8 +260,9 @@ request's id."
 
 (defun llm-sidecar--send-completion (invoked)
   "Send the completion request at point (INVOKED: by a command); return its id."
-  (let ((conn (llm-sidecar--start (lambda (msg) (user-error "%s" msg))))
-        (params (llm-sidecar--completion-params invoked)))
+  (let* ((conn (llm-sidecar--start (lambda (msg) (user-error "%s" msg))))
+         (params (llm-sidecar--completion-params invoked))
+         (unkeyed (and llm-sidecar-completion-settings llm-sidecar-auth-unkeyed-host)))
     (when conn
       (llm-sidecar--sync-configuration)
       (let* ((seq (cl-incf llm-sidecar--request-seq))
@@ -271,7 +274,7 @@ request's id."
                        (with-current-buffer buf
                          (when (eql (car llm-sidecar--pending) seq)
                            (setq llm-sidecar--pending nil)
-                           (llm-sidecar--on-completion result err pos tick)))))))
+                           (llm-sidecar--on-completion result err pos tick unkeyed)))))))
         (setq llm-sidecar-completion-status 'requesting)
         (setq llm-sidecar--pending (list seq nil conn pos))
         (add-hook 'after-change-functions #'llm-sidecar--after-change nil t)
@@ -292,14 +295,15 @@ request's id."
             (setf (nth 1 llm-sidecar--pending) id))
           id)))))
 
-(defun llm-sidecar--on-completion (result err pos tick)
+(defun llm-sidecar--on-completion (result err pos tick &optional unkeyed-host)
   "Show RESULT (or report ERR) of the request made at POS.
-TICK: the buffer's `buffer-chars-modified-tick' then."
+TICK: the buffer's `buffer-chars-modified-tick' then.  UNKEYED-HOST:
+the request went there without a key."
   (cond
    (err
     (setq llm-sidecar-completion-status (if (eql (plist-get err :code) -32800) nil 'error))
     (unless (eql (plist-get err :code) -32800)
-      (llm-sidecar--completion-failed err)))
+      (llm-sidecar--completion-failed err unkeyed-host)))
    ((or (/= (point) pos) (/= (buffer-chars-modified-tick) tick))
     ;; the buffer moved on; a newer request follows
     (setq llm-sidecar-completion-status nil))

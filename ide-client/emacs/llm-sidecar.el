@@ -71,7 +71,9 @@ customEngineToken works too, with a warning."
 
 (cl-defstruct (llm-sidecar--stream (:constructor llm-sidecar--make-stream))
   id (n 0) buffer connection (status 'streaming) request-id (text "") (reasoning "") (chunks 0)
-  reasoning-start reasoning-end answer-marker error result)
+  reasoning-start reasoning-end answer-marker error result
+  ;; the host the request went to without a key, if it did
+  unkeyed-host)
 
 (defvar-local llm-sidecar-status nil
   "The status of this buffer's answer: `streaming', `done', `cancelled' or `error'.")
@@ -369,7 +371,9 @@ Returns the answer buffer."
                  ;; before any buffer is made: a missing key is a `user-error'
                  (params (llm-sidecar--selection (list :streamId id :messages messages)))
                  (buf (llm-sidecar--answer-buffer))
-                 (st (llm-sidecar--make-stream :id id :n n :buffer buf :connection conn)))
+                 (st (llm-sidecar--make-stream :id id :n n :buffer buf :connection conn
+                                               :unkeyed-host (and llm-sidecar-settings
+                                                                  llm-sidecar-auth-unkeyed-host))))
             (with-current-buffer buf
               (let ((inhibit-read-only t)) (erase-buffer))
               (remove-overlays)
@@ -404,13 +408,22 @@ Returns the answer buffer."
         (progn
           (setf (llm-sidecar--stream-error st) err)
           (llm-sidecar--set-status st 'error)
-          (llm-sidecar--error "%s%s" (llm-sidecar-format-error err)
+          (llm-sidecar--error "%s%s%s" (llm-sidecar-format-error err)
+                              (llm-sidecar--no-key-hint err (llm-sidecar--stream-unkeyed-host st))
                               (if (string-empty-p (llm-sidecar--stream-text st)) ""
                                 (format "\n(the partial answer is kept in %s)"
                                         (buffer-name (llm-sidecar--stream-buffer st))))))
       (setf (llm-sidecar--stream-result st) result)
       (llm-sidecar--fold-reasoning st)
       (llm-sidecar--set-status st 'done))))
+
+(defun llm-sidecar--no-key-hint (err host)
+  "A line saying no key was sent to HOST, when ERR is the server refusing it."
+  (let ((data (plist-get err :data)))
+    (if (and host (listp data) (equal (plist-get data :kind) "http_status")
+             (memql (plist-get data :status) '(401 403)))
+        (concat "\n" (llm-sidecar-auth-no-key-hint host))
+      "")))
 
 ;;;###autoload
 (defun llm-sidecar-cancel (&optional all)

@@ -488,6 +488,23 @@ A pair of EXTRA replaces the default of the same name."
       (should-not (llm-sidecar-test--buffers-holding "sk-cmd-6633"))
       (should-not (string-match-p "plain text" (llm-sidecar-test--messages))))))
 
+(ert-deftest llm-sidecar-a-refused-request-without-a-key-says-where-to-put-one ()
+  (llm-sidecar-test--with-mock
+    (llm-sidecar-test--authinfo "machine api.example.com password sk-elsewhere")
+    (setq llm-sidecar-settings (llm-sidecar-test--plain-settings "unauthorized"))
+    (let ((buf (llm-sidecar-ask "hi")))
+      (llm-sidecar-test--wait-status buf 'error)
+      (should (string-match-p "HTTP 401: Incorrect API key provided" (llm-sidecar-test--messages)))
+      (should (string-match-p (regexp-quote "no key was sent to 127.0.0.1: nothing in auth-source for it (add \"machine 127.0.0.1 password <key>\"")
+                              (llm-sidecar-test--messages))))
+    ;; with a key, a 401 is the server's word alone
+    (with-current-buffer (messages-buffer) (let ((inhibit-read-only t)) (erase-buffer)))
+    (llm-sidecar-test--authinfo "machine 127.0.0.1 password sk-wrong")
+    (let ((buf (llm-sidecar-ask "hi")))
+      (llm-sidecar-test--wait-status buf 'error)
+      (should (string-match-p "HTTP 401" (llm-sidecar-test--messages)))
+      (should-not (string-match-p "no key was sent" (llm-sidecar-test--messages))))))
+
 (ert-deftest llm-sidecar-keeps-the-key-out-of-every-buffer ()
   (llm-sidecar-test--with-mock
     (llm-sidecar-stop)
