@@ -13,10 +13,16 @@ fn answer(text: &str) -> MockResponse {
     MockResponse::json(200, completion_answer(text))
 }
 
-/// Sends `llm/inlineCompletion` and waits for its answer.
+/// Sends `llm/inlineCompletion` and waits for its answer; params and result must match the
+/// published schema.
 fn inline(sidecar: &mut Sidecar, params: Value) -> Reply {
+    schema::assert_matches_methods_schema("inlineCompletionParams", &params);
     let id = sidecar.request("llm/inlineCompletion", params);
-    sidecar.wait_response(&id, WAIT)
+    let reply = sidecar.wait_response(&id, WAIT);
+    if let Some(result) = reply.response.get("result") {
+        schema::assert_matches_methods_schema("inlineCompletionResult", result);
+    }
+    reply
 }
 
 /// The single suggestion's text, or `None` for an empty list.
@@ -280,7 +286,8 @@ fn completion_presets_send_their_server_shape() {
 #[test]
 fn each_clean_up_rule_applies_to_the_answer() {
     // (answer, prefix, suffix, multiline, expected suggestion)
-    let cases: &[(&str, &str, &str, Option<bool>, Option<&str>)] = &[
+    type Case<'a> = (&'a str, &'a str, &'a str, Option<bool>, Option<&'a str>);
+    let cases: &[Case] = &[
         // Template stop token, and a special token of another family leaking.
         (
             "total += x<|endoftext|>more",
@@ -395,4 +402,42 @@ fn typing_along_a_suggestion_is_answered_from_the_cache() {
     let invoked = ask(&mut sidecar, "let x = comp", true);
     assert_eq!(invoked.result()["cached"], json!(false));
     assert_eq!(mock.requests().len(), 3);
+}
+
+/// A streamed answer is read only as far as it can be used: to the first line break in
+/// single-line mode, to a stop token otherwise. The server may go on (here it never ends): the
+/// suggestion comes at once and the connection is closed.
+#[test]
+fn a_streamed_answer_is_read_only_as_far_as_it_is_used() {
+    let event =
+        |text: &str| sse_event(&json!({"choices": [{"index": 0, "text": text}]}).to_string());
+    let mock = MockLlm::start(move |request| {
+        let first = if request.json()["prompt"].as_str().unwrap().contains("multi") {
+            event("one()\ntwo()<|endoftext|>")
+        } else {
+            event("a(1")
+        };
+        MockResponse::sse(first)
+            .chunked()
+            .piece(event(")\nnext line"))
+            .then_hang()
+    });
+    let mut sidecar = Sidecar::spawn();
+    let settings = json!({"customEngineServer": mock.url("/v1/completions"), "fim": {"template": "qwen"},
+                          "customEngineResponseFormat": "$.choices[0].text",
+                          "customEngineRequestFormat": {"customFields": {"stream": true}}});
+    // Single line: the cursor's line has `)` after it (which the answer then must not repeat).
+    let reply = inline(
+        &mut sidecar,
+        json!({"prefix": "x = f(", "suffix": ")\n", "settings": settings}),
+    );
+    assert_eq!(suggestion(&reply).as_deref(), Some("a(1"));
+    mock.wait_client_closed(0, WAIT);
+    // Multi-line: reading stops at the template's end token.
+    let reply = inline(
+        &mut sidecar,
+        json!({"prefix": "# multi\n", "suffix": "", "settings": settings}),
+    );
+    assert_eq!(suggestion(&reply).as_deref(), Some("one()\ntwo()"));
+    mock.wait_client_closed(1, WAIT);
 }

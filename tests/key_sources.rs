@@ -170,6 +170,33 @@ fn command_runs_again_after_a_401_and_the_request_is_sent_once_more() {
 }
 
 #[test]
+fn two_requests_refused_at_once_run_the_command_again_once() {
+    let server = server_accepting("sk-rotated-2");
+    let script = Script::new("echo sk-rotated-$(wc -l < \"$RUNS\" | tr -d ' ')");
+    let mut sidecar = Sidecar::spawn();
+    let params = settings_for(&server)
+        .set("customEngineTokenCommand", script.argv())
+        .params()
+        .build();
+    let first = sidecar.request("llm/complete", params.clone());
+    let second = sidecar.request("llm/complete", params);
+    for id in [first, second] {
+        let reply = sidecar.wait_response(&id, WAIT);
+        assert_eq!(reply.result()["text"], "ok", "{}", reply.response);
+    }
+    assert_eq!(script.runs(), 2, "one run, then one run after the refusals");
+    let refused = server
+        .requests()
+        .iter()
+        .filter(|r| r.header("authorization") == Some("Bearer sk-rotated-1"))
+        .count();
+    assert!(
+        refused <= 2 && server.requests().len() == refused + 2,
+        "{refused}"
+    );
+}
+
+#[test]
 fn a_refused_key_that_does_not_change_is_not_sent_again() {
     let server = server_accepting("sk-never-this");
     let script = Script::new("echo sk-revoked-key-0000");

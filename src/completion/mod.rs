@@ -90,11 +90,32 @@ struct Slot {
 /// Numbers requests, so a request can tell whether it is still the newest.
 static NEXT_TICKET: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
-/// Text is collected by the engine; nothing is streamed to the editor.
-struct Discard;
+/// Watches a streamed answer and stops reading it once the rest could not be
+/// used: at a stop string or leaked special token, and in single-line mode at
+/// the first line break. Nothing is streamed to the editor.
+struct EarlyStop<'a> {
+    text: String,
+    single_line: bool,
+    stops: &'a [String],
+    stop: CancellationToken,
+}
 
-impl ChunkSink for Discard {
-    async fn chunk(&mut self, _kind: ChunkKind, _text: &str) {}
+impl ChunkSink for EarlyStop<'_> {
+    async fn chunk(&mut self, kind: ChunkKind, text: &str) {
+        if kind != ChunkKind::Content || self.stop.is_cancelled() {
+            return;
+        }
+        self.text.push_str(text);
+        let line_ended = self.single_line && self.text.contains(['\n', '\r']);
+        let stopped = cleanup::cut_at_stops(&self.text, self.stops).len() < self.text.len();
+        if line_ended || stopped {
+            tracing::debug!(
+                chars = self.text.len(),
+                "the rest of the answer is not needed: reading stops"
+            );
+            self.stop.cancel();
+        }
+    }
 }
 
 impl Completer {
@@ -129,17 +150,15 @@ impl Completer {
                 older.cancel();
             }
         }
-        let answer = self
-            .run(engine, settings, input, &slot, &mine, started, trace)
-            .await;
-        {
-            let mut newest = slot.newest.lock().unwrap_or_else(|e| e.into_inner());
-            if newest.as_ref().is_some_and(|(t, _)| *t == ticket) {
-                *newest = None;
-            }
-        }
-        self.release(document, slot);
-        answer
+        // Let go of the slot however this ends, the future dropped included.
+        let held = Held {
+            completer: self,
+            document,
+            slot,
+            ticket,
+        };
+        self.run(engine, settings, input, &held.slot, &mine, started, trace)
+            .await
     }
 
     /// Cancels the request running for `document`, if any (the document was closed).
@@ -223,13 +242,33 @@ impl Completer {
             }
             None => settings,
         };
-        let completion = engine
-            .complete_body(settings, body, &mut Discard, mine, trace)
-            .await?;
+        let chat = fim.mode == FimMode::Chat;
         let stops = request::stops(fim);
-        let text = cleanup::clean(&completion.text, &ctx, &stops, fim.mode == FimMode::Chat);
+        let early = mine.child_token();
+        let mut sink = EarlyStop {
+            text: String::new(),
+            single_line: !ctx.multiline && !chat,
+            stops: &stops,
+            stop: early.clone(),
+        };
+        let result = engine
+            .complete_body(settings, body, &mut sink, &early, trace)
+            .await;
+        let (raw, first_byte_ms) = match result {
+            Ok(completion) => (completion.text, completion.timings.first_byte_ms),
+            // Stopped by us, not by the client: what was read is the answer.
+            Err(failure)
+                if early.is_cancelled()
+                    && !mine.is_cancelled()
+                    && matches!(failure.kind, FailureKind::Cancelled) =>
+            {
+                (failure.partial_text, failure.first_byte_ms.unwrap_or(0))
+            }
+            Err(failure) => return Err(failure),
+        };
+        let text = cleanup::clean(&raw, &ctx, &stops, chat);
         tracing::debug!(
-            raw_chars = completion.text.len(),
+            raw_chars = raw.len(),
             kept_chars = text.as_ref().map_or(0, String::len),
             "completion cleaned"
         );
@@ -240,7 +279,7 @@ impl Completer {
             }
             None => Vec::new(),
         };
-        Ok(answer(items, completion.timings.first_byte_ms, false))
+        Ok(answer(items, first_byte_ms, false))
     }
 
     fn slot(&self, document: &str) -> Arc<Slot> {
@@ -251,13 +290,34 @@ impl Completer {
             .or_default()
             .clone()
     }
+}
 
-    /// Drops the document's slot when no request uses it any more.
-    fn release(&self, document: &str, slot: Arc<Slot>) {
-        let mut documents = self.documents.lock().unwrap_or_else(|e| e.into_inner());
+/// One request's hold on its document's slot.
+struct Held<'a> {
+    completer: &'a Completer,
+    document: &'a str,
+    slot: Arc<Slot>,
+    ticket: u64,
+}
+
+impl Drop for Held<'_> {
+    /// Clears the slot's newest request if it is this one, and drops the slot
+    /// when no request uses it any more.
+    fn drop(&mut self) {
+        {
+            let mut newest = self.slot.newest.lock().unwrap_or_else(|e| e.into_inner());
+            if newest.as_ref().is_some_and(|(t, _)| *t == self.ticket) {
+                *newest = None;
+            }
+        }
+        let mut documents = self
+            .completer
+            .documents
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         // Clones are only made under this lock: the map's and ours are the last two.
-        if Arc::strong_count(&slot) == 2 {
-            documents.remove(document);
+        if Arc::strong_count(&self.slot) == 2 {
+            documents.remove(self.document);
         }
     }
 }

@@ -78,11 +78,12 @@ impl KeyCommands {
         Ok(output)
     }
 
-    /// Drops the cached output of `argv` if it is still `stale`.
-    fn forget(&self, argv: &[String], stale: &str) {
-        if let Ok(mut cached) = self.slot(argv).try_lock()
-            && cached.as_deref() == Some(stale)
-        {
+    /// Drops the cached output of `argv` if it is still the `refused` one
+    /// (another request may have run the command again already).
+    async fn forget(&self, argv: &[String], refused: &str) {
+        let slot = self.slot(argv);
+        let mut cached = slot.lock().await;
+        if cached.as_deref() == Some(refused) {
             *cached = None;
         }
     }
@@ -167,6 +168,9 @@ fn exit(status: &std::process::ExitStatus) -> String {
     status.to_string()
 }
 
+/// The output each key command gave, per argv: what a request sent.
+pub(super) type KeyOutputs = Vec<(Vec<String>, String)>;
+
 impl Engine {
     /// `settings` with the output of its key commands in place (run now, or
     /// cached); `None` when it has no key command.
@@ -175,68 +179,64 @@ impl Engine {
         settings: &Settings,
         cancel: &CancellationToken,
     ) -> Result<Option<Settings>, Failure> {
+        Ok(self
+            .resolve_keys(settings, cancel)
+            .await?
+            .map(|(resolved, _)| resolved))
+    }
+
+    /// [`Engine::with_keys`], and the outputs used.
+    pub(super) async fn resolve_keys(
+        &self,
+        settings: &Settings,
+        cancel: &CancellationToken,
+    ) -> Result<Option<(Settings, KeyOutputs)>, Failure> {
         let commands = settings.key_sources.commands();
         if commands.is_empty() {
             return Ok(None);
         }
-        let mut outputs: Vec<(&[String], String)> = Vec::new();
+        let mut outputs: KeyOutputs = Vec::new();
         for key in commands {
             let output = self.keys.output(key, cancel).await?;
             if let KeySource::Command(argv) = &key.source {
-                outputs.push((argv, output));
+                outputs.push((argv.clone(), output));
             }
         }
         let find = |argv: &[String]| {
             outputs
                 .iter()
-                .find(|(a, _)| *a == argv)
+                .find(|(a, _)| a.as_slice() == argv)
                 .map(|(_, output)| output.as_str())
         };
-        settings
-            .with_command_output(find)
-            .map(Some)
-            .map_err(|problem| {
-                Failure::new(FailureKind::InvalidSettings {
-                    problems: vec![problem],
-                })
+        let resolved = settings.with_command_output(find).map_err(|problem| {
+            Failure::new(FailureKind::InvalidSettings {
+                problems: vec![problem],
             })
+        })?;
+        Ok(Some((resolved, outputs)))
     }
 
-    /// After the server refused the key that `settings`' commands gave: runs
-    /// them again and returns the new settings when any output changed;
-    /// `None` when there is nothing new to try.
+    /// After the server refused the keys `used` (the outputs of `settings`'
+    /// key commands): runs the commands again, unless another request already
+    /// did, and returns the new settings when any output changed; `None`
+    /// when there is nothing new to try.
     pub(super) async fn refreshed_keys(
         &self,
         settings: &Settings,
+        used: &KeyOutputs,
         cancel: &CancellationToken,
-    ) -> Result<Option<Settings>, Failure> {
-        let commands = settings.key_sources.commands();
-        if commands.is_empty() {
-            return Ok(None);
+    ) -> Result<Option<(Settings, KeyOutputs)>, Failure> {
+        for (argv, refused) in used {
+            self.keys.forget(argv, refused).await;
         }
-        let mut before = Vec::new();
-        for key in &commands {
-            if let KeySource::Command(argv) = &key.source {
-                let slot = self.keys.slot(argv);
-                let old = slot.lock().await.clone();
-                if let Some(old) = &old {
-                    self.keys.forget(argv, old);
-                }
-                before.push((argv.clone(), old));
-            }
-        }
-        let Some(fresh) = self.with_keys(settings, cancel).await? else {
+        let Some((fresh, outputs)) = self.resolve_keys(settings, cancel).await? else {
             return Ok(None);
         };
-        let mut changed = false;
-        for (argv, old) in before {
-            let now = self.keys.slot(&argv).lock().await.clone();
-            changed |= now != old;
-        }
+        let changed = outputs != *used;
         tracing::debug!(
             changed,
             "key commands run again after the server refused the key"
         );
-        Ok(changed.then_some(fresh))
+        Ok(changed.then_some((fresh, outputs)))
     }
 }

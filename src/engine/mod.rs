@@ -192,9 +192,9 @@ impl Engine {
         let mut tracer = trace.map(Tracer::new);
         let started = Instant::now();
         // Key commands run before anything is sent; their output is secret.
-        let mut current = match self.with_keys(original, cancel).await? {
-            Some(resolved) => std::borrow::Cow::Owned(resolved),
-            None => std::borrow::Cow::Borrowed(original),
+        let (mut current, mut used_keys) = match self.resolve_keys(original, cancel).await? {
+            Some((resolved, outputs)) => (std::borrow::Cow::Owned(resolved), outputs),
+            None => (std::borrow::Cow::Borrowed(original), Vec::new()),
         };
         let settings: &Settings = &current;
         let deadline = settings
@@ -297,13 +297,14 @@ impl Engine {
             // (the refused request was not served).
             if !keys_refreshed && out.chunks == 0 && error.failure.refused_credentials() {
                 keys_refreshed = true;
-                match self.refreshed_keys(original, cancel).await {
-                    Ok(Some(fresh)) => {
+                match self.refreshed_keys(original, &used_keys, cancel).await {
+                    Ok(Some((fresh, outputs))) => {
                         tracing::info!(
                             status = error.failure.http.as_ref().map_or(0, |h| h.status),
                             "the server refused the key; sending once more with the key command's new output"
                         );
                         current = std::borrow::Cow::Owned(fresh);
+                        used_keys = outputs;
                         headers = request::headers(&current);
                         if let Some(tracer) = &mut tracer {
                             tracer.secrets(&current.secrets);

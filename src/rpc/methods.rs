@@ -198,7 +198,7 @@ impl Methods {
                 "cancel": "$/cancelRequest",
                 "configuration": "workspace/didChangeConfiguration",
             },
-            "configuration": {"customLlms": catalog["customLlms"], "profiles": catalog["profiles"], "problems": problems},
+            "configuration": {"customLlms": catalog["customLlms"], "profiles": catalog["profiles"], "completion": catalog["completion"], "problems": problems},
         })
     }
 

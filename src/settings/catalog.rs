@@ -126,7 +126,7 @@ impl Catalog {
         }
         if config.contains_key("completion") && self.completion.is_some() {
             problems.extend(
-                self.resolve_completion(Selection::default())
+                self.resolve_configured_completion()
                     .err()
                     .unwrap_or_default()
                     .into_iter()
@@ -153,6 +153,11 @@ impl Catalog {
                 ..Selection::default()
             });
         }
+        self.resolve_configured_completion()
+    }
+
+    /// The configured `completion` resolved; a problem saying how to configure one without it.
+    fn resolve_configured_completion(&self) -> Result<Settings, Vec<Problem>> {
         let Some(completion) = &self.completion else {
             return Err(vec![Problem::new(
                 "settings",
@@ -522,6 +527,40 @@ mod tests {
             })
             .unwrap_err();
         assert_eq!(p[0].field, "customEngineServer");
+    }
+
+    #[test]
+    fn completion_uses_the_selection_then_the_completion_entry_then_the_configuration() {
+        let mut c = catalog();
+        let p = c.resolve_completion(Selection::default()).unwrap_err();
+        assert_eq!(p[0].field, "settings");
+        assert!(p[0].message.contains("modelType"), "{}", p[0].message);
+        let problems =
+            c.update(&json!({"completion": {"profile": "work", "fim": {"template": "qwen"}}}));
+        assert!(problems.is_empty(), "{problems:?}");
+        let s = c.resolve_completion(Selection::default()).unwrap();
+        assert_eq!(s.url.as_str(), "http://work/");
+        assert!(s.fim.template.is_some());
+        let problems = c.update(&json!({"customLlms": [
+            {"name": "Chat", "url": "http://chat/v1/chat/completions", "modelType": "Default"},
+            {"name": "Coder", "url": "http://coder/v1/completions", "modelType": "Completion", "fim": {"template": "deepseek"}}
+        ]}));
+        assert!(problems.is_empty(), "{problems:?}");
+        let s = c.resolve_completion(Selection::default()).unwrap();
+        assert_eq!(s.url.as_str(), "http://coder/v1/completions");
+        let s = c
+            .resolve_completion(Selection {
+                llm: Some("Chat"),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(s.fim.mode, crate::settings::fim::FimMode::Chat);
+        // Chat without a selection: the Default entry.
+        let s = c.resolve(Selection::default()).unwrap();
+        assert_eq!(s.url.as_str(), "http://chat/v1/chat/completions");
+        // A broken configured completion is reported when it is configured.
+        let problems = c.update(&json!({"completion": {"llm": "Nope"}}));
+        assert_eq!(problems[0].field, "completion.llm", "{problems:?}");
     }
 
     #[test]

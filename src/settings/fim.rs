@@ -78,6 +78,30 @@ impl FimMode {
     }
 }
 
+impl FimSettings {
+    /// The `fim` object as it will be used (the mode settled, defaults filled in).
+    pub fn describe(&self) -> Value {
+        let template = match &self.template {
+            None => Value::Null,
+            Some(t) if t.name == "custom" => serde_json::json!({
+                "prefix": t.prefix, "suffix": t.suffix, "middle": t.middle, "stop": t.stops,
+            }),
+            Some(t) => Value::from(t.name.as_str()),
+        };
+        serde_json::json!({
+            "template": template,
+            "mode": self.mode.as_str(),
+            "maxTokens": self.max_tokens,
+            "stop": self.stop,
+            "prefixLines": self.prefix_lines,
+            "suffixLines": self.suffix_lines,
+            "prefixChars": self.prefix_chars,
+            "suffixChars": self.suffix_chars,
+            "multiline": self.multiline.map_or(Value::from("auto"), Value::from),
+        })
+    }
+}
+
 /// True when the URL is a chat endpoint.
 pub fn is_chat_url(url: &Url) -> bool {
     let path = url.path().trim_end_matches('/');

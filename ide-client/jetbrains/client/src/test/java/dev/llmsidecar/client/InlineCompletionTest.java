@@ -65,7 +65,7 @@ class InlineCompletionTest {
 
     @Test
     void aMultiLineSuggestionComesBackWhole() throws Exception {
-        String answer = "if (a > b) {\n        return a;\n    }\n    return b;";
+        String answer = "int larger = a > b ? a : b;\n    log(\"max\", larger);\n    return larger;";
         mock.fimAnswer = answer;
         try (SidecarClient client = newClient()) {
             InlineCompletion c = get(client.inlineCompletion(InlineCompletionParams.builder(

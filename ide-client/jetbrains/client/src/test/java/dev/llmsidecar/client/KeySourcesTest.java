@@ -108,4 +108,45 @@ class KeySourcesTest {
         assertEquals("{not json", SecretHeaders.split("{not json").requestFormat());
         assertTrue(SecretHeaders.split("{not json").secrets().isEmpty());
     }
+
+    @Test
+    void theFormShowsPlaceholdersAndKeepsStoredValuesBehindThem() {
+        Map<String, String> stored = Map.of("api-key", "ak-stored-1111", "x-token", "tk-old");
+        String shown = SecretHeaders.masked("{\"customFields\": {\"model\": \"m\"}}", stored.keySet());
+        assertTrue(shown.contains(SecretHeaders.STORED), shown);
+        assertFalse(shown.contains("ak-stored"), shown);
+        // the user keeps api-key, removes x-token, types a new x-api-key
+        String edited = shown.replace("\"x-token\":\"" + SecretHeaders.STORED + "\"", "\"x-api-key\":\"xak-new\"");
+        SecretHeaders.Split split = SecretHeaders.split(edited, stored);
+        assertEquals(Map.of("api-key", "ak-stored-1111", "x-api-key", "xak-new"), split.secrets());
+        assertFalse(split.requestFormat().contains("customHeaders"), split.requestFormat());
+    }
+
+    @Test
+    void customLlmsEntriesKeepTheirTokensAndHeaderKeysOutOfTheSettingsFile() {
+        com.google.gson.JsonArray list = com.google.gson.JsonParser.parseString("""
+                [{"name": "Azure", "url": "https://x.openai.azure.com/...", "auth": {"type": "Bearer", "token": "sk-entry-1"},
+                  "requestFormat": "{\\"customHeaders\\": {\\"api-key\\": \\"az-2\\", \\"X-Trace\\": \\"t\\"}}",
+                  "modelType": "Default"},
+                 {"name": "Local", "url": "http://127.0.0.1:11434/api/chat", "auth": {"type": "Bearer", "tokenEnv": "OLLAMA_KEY"},
+                  "customRequest": {"headers": {"x-api-key": "loc-3"}, "body": {"model": "m"}}, "modelType": "Completion"}]
+                """).getAsJsonArray();
+        SecretHeaders.SplitList split = SecretHeaders.splitCustomLlms(list, Map.of());
+        String kept = split.customLlms().toString();
+        for (String secret : List.of("sk-entry-1", "az-2", "loc-3")) assertFalse(kept.contains(secret), kept);
+        assertTrue(kept.contains("OLLAMA_KEY") && kept.contains("X-Trace"), kept);
+        assertEquals(3, split.secrets().size(), split.secrets().toString());
+        com.google.gson.JsonArray joined = SecretHeaders.joinCustomLlms(split.customLlms(), split.secrets());
+        assertEquals("sk-entry-1", joined.get(0).getAsJsonObject().getAsJsonObject("auth").get("token").getAsString());
+        assertTrue(joined.get(0).getAsJsonObject().get("requestFormat").getAsString().contains("\"api-key\":\"az-2\""));
+        assertEquals("loc-3", joined.get(1).getAsJsonObject().getAsJsonObject("customRequest")
+                .getAsJsonObject("headers").get("x-api-key").getAsString());
+
+        // shown with placeholders, saved again unchanged: the stored values stay
+        Map<String, String> placeholders = new java.util.HashMap<>();
+        for (String k : split.secrets().keySet()) placeholders.put(k, SecretHeaders.STORED);
+        com.google.gson.JsonArray form = SecretHeaders.joinCustomLlms(split.customLlms(), placeholders);
+        assertFalse(form.toString().contains("sk-entry-1"));
+        assertEquals(split.secrets(), SecretHeaders.splitCustomLlms(form, split.secrets()).secrets());
+    }
 }
