@@ -72,13 +72,13 @@ test('the binary: the setting, then bundled bin/<platform>-<arch>/, then PATH, e
 
 test('request settings: only what the user set, plus the token', () => {
   const set = { customEngineServer: 'http://127.0.0.1:1/x', customEngineResponseFormat: '', preset: 'deepseek', customEngineRequestFormat: '{"customFields":{"stream":true}}' };
-  assert.deepEqual(buildSettings((k) => set[k], 'sk-1'), {
+  assert.deepEqual(buildSettings((k) => set[k], { token: 'sk-1' }), {
     customEngineServer: 'http://127.0.0.1:1/x',
     customEngineRequestFormat: '{"customFields":{"stream":true}}',
     preset: 'deepseek',
     customEngineToken: 'sk-1',
   });
-  assert.deepEqual(buildSettings(() => undefined, undefined), {});
+  assert.deepEqual(buildSettings(() => undefined), {});
 });
 
 test('the answer document shows reasoning quoted above the answer, and keeps partial text when cancelled', () => {
