@@ -71,6 +71,8 @@ class Extension implements vscode.Disposable {
   private restartAnnounced = false;
   private presetList: Preset[] | undefined;
   private readonly noTokenSaid = new Set<string>();
+  private readonly sidecarMessages = new Set<string>();
+  private configSync: Promise<void> = Promise.resolve();
   private readonly credentials: Credentials;
   private readonly config: Config;
   private readonly inline: InlineCompletions;
@@ -84,7 +86,10 @@ class Extension implements vscode.Disposable {
       presetServer: (name) => this.presetServer(name),
     });
     this.inline = new InlineCompletions({
-      sidecar: () => this.sidecar().get(),
+      sidecar: async () => {
+        await this.configSync;
+        return this.sidecar().get();
+      },
       config: this.config,
       log: (line) => this.log(line),
       notify: (severity, message, items) => this.notify(severity, message, items),
@@ -100,12 +105,21 @@ class Extension implements vscode.Disposable {
       this.notified,
       vscode.workspace.registerTextDocumentContentProvider(ANSWER_SCHEME, this.answers),
       vscode.window.tabGroups.onDidChangeTabs((e) => this.onTabsChanged(e)),
-      vscode.workspace.onDidChangeConfiguration((e) => this.onConfigurationChanged(e)),
+      // Changes are applied in order, and requests wait for them (see `configSync`).
+      vscode.workspace.onDidChangeConfiguration((e) => this.queueSync(() => this.onConfigurationChanged(e))),
       this.credentials,
-      this.credentials.onDidChange(() => void this.sendConfiguration()),
+      this.credentials.onDidChange(() => this.queueSync(() => this.sendConfiguration())),
       this.inline,
       vscode.languages.registerInlineCompletionItemProvider({ pattern: '**' }, this.inline),
     );
+  }
+
+  /**
+   * Settings or secrets changed: the work that follows (moving keys out of settings, telling the sidecar) runs in
+   * order, and a request made after the change waits for it, so that it never goes out with the old configuration.
+   */
+  private queueSync(work: () => Promise<void>): void {
+    this.configSync = this.configSync.then(work).catch((err) => this.log(`applying a settings change: ${err instanceof Error ? err.message : String(err)}`));
   }
 
   /** Settings changed: a new binary restarts the sidecar; the sidecar gets the new customLlms / completion. */
@@ -216,6 +230,13 @@ class Extension implements vscode.Disposable {
       env: process.env,
       onStderr: (text) => this.output.append(text),
       configuration: () => this.config.sidecarConfiguration(),
+      onShowMessage: (type, message) => {
+        this.log(`llm-sidecar: ${message}`);
+        if (type <= 2 && !this.sidecarMessages.has(message)) {
+          this.sidecarMessages.add(message);
+          void this.notify(type === 1 ? 'error' : 'warning', `llm-sidecar: ${message}`, []);
+        }
+      },
       onExit: (code, signal) => this.log(`llm-sidecar exited (${signal ? `signal ${signal}` : `code ${code}`})`),
       onRestart: ({ delayMs, restarts }) => {
         this.log(`restarting llm-sidecar in ${delayMs} ms (restart ${restarts})`);
@@ -387,6 +408,7 @@ class Extension implements vscode.Disposable {
       const doc = await vscode.workspace.openTextDocument(uri);
       await vscode.window.showTextDocument(doc, { viewColumn: vscode.ViewColumn.Beside, preview: false, preserveFocus: true });
 
+      await this.configSync;
       const sidecar = await this.sidecar().get();
       const result = await sidecar.complete(
         { ...(await this.selection()), messages },
@@ -566,6 +588,7 @@ class Extension implements vscode.Disposable {
   async testConnection(): Promise<TestConnectionReport | undefined> {
     let report: TestConnectionReport;
     try {
+      await this.configSync;
       const sidecar = await this.sidecar().get();
       const selection = await this.selection();
       report = await vscode.window.withProgress(
@@ -603,6 +626,17 @@ class Extension implements vscode.Disposable {
     return report;
   }
 
+  /** At startup: key-like values left in settings go to secret storage; the old single token gets its origin. */
+  async startup(): Promise<void> {
+    try {
+      await this.config.moveSecretsOutOfSettings();
+      const origin = await this.config.chatOrigin();
+      if (await this.credentials.migrateLegacy(origin)) this.log(`the stored API token now belongs to ${origin}`);
+    } catch (err) {
+      this.log(`startup: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
   register(): void {
     const reg = (name: string, fn: (...args: any[]) => unknown) =>
       this.disposables.push(vscode.commands.registerCommand(`${SECTION}.${name}`, fn));
@@ -630,6 +664,7 @@ export function activate(context: vscode.ExtensionContext): ExtensionApi {
   active = new Extension(context);
   active.register();
   context.subscriptions.push(active);
+  void active.startup();
   return active.api();
 }
 

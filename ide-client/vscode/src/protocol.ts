@@ -176,6 +176,8 @@ export interface SidecarOptions {
   onStderr?: (text: string) => void;
   /** An unexpected exit (not `dispose`). */
   onExit?: (code: number | null, signal: NodeJS.Signals | null) => void;
+  /** `window/showMessage` from the sidecar (e.g. problems in a configured customLlms list); type 1 error … 4 log. */
+  onShowMessage?: (type: number, message: string) => void;
   /** The `initializationOptions` sent with `initialize` (customLlms, profiles, completion). */
   initializationOptions?: SidecarConfiguration;
 }
@@ -217,6 +219,9 @@ export class SidecarConnection {
       if (params.kind === 'reasoning') entry.reasoning += params.text;
       else entry.text += params.text;
       entry.onChunk?.(params);
+    });
+    this.connection.onNotification('window/showMessage', (params: { type?: number; message?: string }) => {
+      if (typeof params?.message === 'string') this.options.onShowMessage?.(Number(params.type ?? 3), params.message);
     });
     // Writes to a dead process must not crash the host.
     this.connection.onError(() => undefined);
