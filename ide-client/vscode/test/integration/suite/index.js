@@ -566,8 +566,10 @@ async function run() {
     assert.equal(result.state, 'done');
   });
 
+  // LLM_SIDECAR_TEST_ONLY (a regular expression) runs the matching tests, after the first one (which sets up).
+  const only = process.env.LLM_SIDECAR_TEST_ONLY ? new RegExp(process.env.LLM_SIDECAR_TEST_ONLY) : undefined;
   let failed = 0;
-  for (const t of tests) {
+  for (const t of tests.filter((x, i) => i === 0 || !only || only.test(x.name))) {
     const start = Date.now();
     try {
       await t.fn();
