@@ -21,6 +21,8 @@ const MIRRORED = [
   'tokenHeader',
   'proxy',
   'caCertificates',
+  'customEngineTokenEnv',
+  'customEngineTokenCommand',
 ];
 
 /**
@@ -97,6 +99,7 @@ function generate(schema) {
       entry.type = ['string', 'object'];
       entry.editPresentation = 'multilineText';
     }
+    if (prop.items) entry.items = prop.items;
     if (USER_ONLY.has(key)) entry.scope = 'machine';
     entry.markdownDescription = prop.description;
     entry.order = order++;

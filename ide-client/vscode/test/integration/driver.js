@@ -107,6 +107,8 @@ async function main() {
     LLM_SIDECAR_BIN: BIN,
     LLM_SIDECAR_TEST_RESULTS: results,
     LLM_SIDECAR_GHOST_SEEN: ghostFile,
+    // A key in the environment, for llmSidecar.customEngineTokenEnv.
+    LLM_SIDECAR_TEST_KEY: 'sk-from-env',
     // The extension gallery is pointed at a closed loopback port: the tests reach no other host.
     EXTENSIONS_GALLERY: JSON.stringify({ serviceUrl: 'http://127.0.0.1:9/gallery', itemUrl: 'http://127.0.0.1:9/item' }),
     PATH: `${path.dirname(NODE24)}:${process.env.PATH}`,

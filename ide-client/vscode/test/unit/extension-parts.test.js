@@ -8,7 +8,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { generate, MIRRORED } = require('../../scripts/gen-config.js');
 const { findSidecarBinary, MissingBinaryError } = require('../../out/binary.js');
-const { buildSettings, MIRRORED_KEYS } = require('../../out/settings.js');
+const { buildSettings, MIRRORED_KEYS, TOKEN_SOURCE_KEYS } = require('../../out/settings.js');
 const { renderAnswer } = require('../../out/render.js');
 
 const root = path.join(__dirname, '..', '..');
@@ -26,7 +26,7 @@ test('every AutoDev dialog key is a setting with the schema\'s description', () 
     assert.ok(p, `llmSidecar.${key} is contributed`);
     assert.equal(p.markdownDescription, schema.properties[key].description, key);
   }
-  assert.deepEqual([...MIRRORED], [...MIRRORED_KEYS], 'the generator and the request builder mirror the same keys');
+  assert.deepEqual([...MIRRORED], [...MIRRORED_KEYS, ...TOKEN_SOURCE_KEYS], 'the generator and the request builder mirror the same keys');
   assert.ok(props['llmSidecar.path']);
   assert.ok(props['llmSidecar.customEngineToken'].markdownDeprecationMessage);
 });

@@ -342,6 +342,23 @@ async function run() {
     await configure({ customEngineServer: `${mock.url}/chat?delay=1`, customEngineRequestFormat: base.customEngineRequestFormat });
   });
 
+  test('key sources: the sidecar reads the token from an environment variable or a command, and no stored token is sent', async () => {
+    try {
+      await configure({ customEngineTokenEnv: 'LLM_SIDECAR_TEST_KEY' });
+      const r1 = await vscode.commands.executeCommand('llmSidecar.ask', { prompt: 'env key' });
+      assert.equal(r1.state, 'done', JSON.stringify(r1));
+      assert.equal(mock.requests.at(-1).headers.authorization, 'Bearer sk-from-env');
+      await configure({ customEngineTokenEnv: undefined, customEngineTokenCommand: ['printf', 'sk-from-command'] });
+      const r2 = await vscode.commands.executeCommand('llmSidecar.ask', { prompt: 'command key' });
+      assert.equal(r2.state, 'done', JSON.stringify(r2));
+      assert.equal(mock.requests.at(-1).headers.authorization, 'Bearer sk-from-command');
+    } finally {
+      await configure({ customEngineTokenEnv: undefined, customEngineTokenCommand: undefined });
+    }
+    await vscode.commands.executeCommand('llmSidecar.ask', { prompt: 'stored key again' });
+    assert.equal(mock.requests.at(-1).headers.authorization, `Bearer ${tokenA}`);
+  });
+
   test('a token in settings still works, with a one-time warning offering to move it', async () => {
     await vscode.commands.executeCommand('llmSidecar.setApiToken', { token: '' });
     await configure({ customEngineToken: 'sk-legacy-setting', customEngineServer: `${mock.url}/chat?delay=1` });
