@@ -73,7 +73,11 @@ export class InlineCompletions implements vscode.InlineCompletionItemProvider, v
     }
 
     const key = document.uri.toString();
-    this.inflight.get(key)?.abort(); // one request in flight per document: the newer one wins
+    const older = this.inflight.get(key);
+    if (older) {
+      this.host.log(`inline completion: a newer request for ${document.uri.path} cancels the running one`);
+      older.abort(); // one request in flight per document: the newer one wins
+    }
     const abort = new AbortController();
     this.inflight.set(key, abort);
     const sub = token.onCancellationRequested(() => abort.abort());

@@ -228,8 +228,13 @@ async function main() {
         }
         try {
           // Ghost text as a user sees it: the editor's inline-suggestion decorations.
-          for (const t of await page.locator('.ghost-text-decoration, .ghost-text').allInnerTexts()) {
-            const text = t.replace(/\s+/g, ' ').trim();
+          // The suggestion is drawn in pieces (one span per token, one element per extra line): joined in page
+          // order, whitespace left out.
+          const parts = await page
+            .locator('.ghost-text-decoration, .ghost-text-decoration-preview, .ghost-text')
+            .evaluateAll((els) => els.filter((e) => !els.some((o) => o !== e && o.contains(e))).map((e) => e.textContent || ''));
+          {
+            const text = parts.join('').replace(/\s+/g, '');
             if (text && !ghostSeen.has(text)) {
               ghostSeen.add(text);
               fs.appendFileSync(ghostFile, JSON.stringify(text) + '\n');
