@@ -559,7 +559,9 @@ async function run() {
     }
   });
 
-  test('a sidecar that dies is restarted, said once', async () => {
+  test('a sidecar that dies is restarted, said once, and gets the completion settings as initializationOptions', async () => {
+    // Configured before the restart and not changed after it: the new process has it from initializationOptions.
+    await configure({ completion: fimSettings(`text=${encodeURIComponent('"restarted"')}`) });
     const pid = api.sidecarPid();
     assert.ok(pid, 'a sidecar is running');
     const seen = api.notifications.length;
@@ -568,6 +570,9 @@ async function run() {
     const result = await vscode.commands.executeCommand('llmSidecar.ask', { prompt: 'still there?' });
     assert.equal(result.state, 'done', JSON.stringify(result));
     assert.notEqual(api.sidecarPid(), pid);
+    const editor = await editAt('after-restart.js', 'const s = |;\n', '|', '');
+    await triggerAndAccept(editor, 'const s = "restarted";\n');
+    await configure({ completion: undefined });
     process.kill(api.sidecarPid(), 'SIGKILL');
     await waitFor(async () => {
       const r = await vscode.commands.executeCommand('llmSidecar.ask', { prompt: 'and now?' });
