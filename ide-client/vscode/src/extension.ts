@@ -5,6 +5,7 @@ import { findSidecarBinary, MissingBinaryError } from './binary';
 import { Config, SECTION, USER_ONLY_SETTINGS } from './config';
 import { Credentials } from './credentials';
 import { InlineCompletions, InlineStats } from './inline';
+import { Tokens } from './tokens';
 import {
   ChatMessage,
   CompleteResult,
@@ -17,9 +18,7 @@ import {
 } from './protocol';
 import { AnswerDocuments, ANSWER_SCHEME } from './answers';
 import { AnswerView } from './render';
-import { originOf } from './trust';
 
-const TOKEN_WARNING_SHOWN = 'llmSidecar.tokenWarningShown';
 export const USE_SUGGESTED_PATH = 'Use suggested path';
 
 export interface AskArgs {
@@ -70,17 +69,22 @@ class Extension implements vscode.Disposable {
   private nextAsk = 1;
   private restartAnnounced = false;
   private presetList: Preset[] | undefined;
-  private readonly noTokenSaid = new Set<string>();
   private readonly sidecarMessages = new Set<string>();
   private configSync: Promise<void> = Promise.resolve();
   private readonly credentials: Credentials;
   private readonly config: Config;
   private readonly inline: InlineCompletions;
+  private readonly tokens: Tokens;
   readonly notifications: NotificationRecord[] = [];
 
   constructor(private readonly context: vscode.ExtensionContext) {
     this.credentials = new Credentials(context.secrets, context.globalState);
     this.config = new Config(this.credentials, {
+      notify: (severity, message, items) => this.notify(severity, message, items),
+      log: (line) => this.log(line),
+      presetServer: (name) => this.presetServer(name),
+    });
+    this.tokens = new Tokens(this.credentials, this.config, context.globalState, {
       notify: (severity, message, items) => this.notify(severity, message, items),
       log: (line) => this.log(line),
       presetServer: (name) => this.presetServer(name),
@@ -138,7 +142,7 @@ class Extension implements vscode.Disposable {
       }
       await this.sendConfiguration();
       if (e.affectsConfiguration(`${SECTION}.customEngineServer`) || e.affectsConfiguration(`${SECTION}.preset`)) {
-        await this.sayIfNoToken();
+        await this.tokens.sayIfNoToken();
       }
     }
   }
@@ -179,27 +183,6 @@ class Extension implements vscode.Disposable {
     const p = this.presetList.find((x) => x.name === name || x.aliases?.includes(name));
     const server = p?.settings?.customEngineServer;
     return typeof server === 'string' ? server : undefined;
-  }
-
-  /**
-   * When the server's origin has no token (and no token source is set), says so once per origin and session, and
-   * offers to set one.
-   */
-  private async sayIfNoToken(): Promise<void> {
-    const origin = await this.config.chatOrigin();
-    if (!origin || this.noTokenSaid.has(origin)) return;
-    if (this.config.value('customEngineTokenEnv') || this.config.value('customEngineTokenCommand')) return;
-    if ((await this.credentials.token(origin)) || this.config.legacyToken()) return;
-    this.noTokenSaid.add(origin);
-    const set = 'Set API Token';
-    void this.notify(
-      'info',
-      `No API token is stored for ${origin}. Tokens are kept per server, so no other server's token is sent there. ` +
-        'If the server needs one, set it.',
-      [set],
-    ).then((pick) => {
-      if (pick === set) void vscode.commands.executeCommand('llmSidecar.setApiToken');
-    });
   }
 
   api(): ExtensionApi {
@@ -337,46 +320,6 @@ class Extension implements vscode.Disposable {
     await config.update(key, value, target);
   }
 
-  // ---- settings and the token ----
-
-  /**
-   * What a chat request names, with the token of its server's origin. Moves the single secret of older versions to
-   * that origin once, and warns once about a token left in settings.json.
-   */
-  private async selection() {
-    const origin = await this.config.chatOrigin();
-    if (await this.credentials.migrateLegacy(origin)) this.log(`the stored API token now belongs to ${origin}`);
-    const legacy = this.config.legacyToken();
-    if (legacy && !(origin && (await this.credentials.token(origin))) && !this.context.globalState.get<boolean>(TOKEN_WARNING_SHOWN)) {
-      await this.context.globalState.update(TOKEN_WARNING_SHOWN, true);
-      const move = 'Move to Secret Storage';
-      void this.notify(
-        'warning',
-        'llmSidecar.customEngineToken keeps your API token in settings.json. It still works; move it to VS Code\'s secret storage?',
-        [move],
-      ).then(async (pick) => {
-        if (pick === move) await this.moveLegacyToken(legacy);
-      });
-    }
-    return this.config.chatSelection();
-  }
-
-  /** Stores the token of settings.json for the server's origin and removes it from the user's settings. */
-  private async moveLegacyToken(token: string): Promise<boolean> {
-    const origin = await this.config.chatOrigin();
-    if (!origin) {
-      void this.notify('error', 'Set llmSidecar.customEngineServer or choose a preset first: the token is kept for that server.', []);
-      return false;
-    }
-    await this.credentials.setToken(origin, token);
-    const config = vscode.workspace.getConfiguration(SECTION);
-    if (config.inspect('customEngineToken')?.globalValue !== undefined) {
-      await config.update('customEngineToken', undefined, vscode.ConfigurationTarget.Global);
-    }
-    void this.notify('info', `The API token is now in secret storage for ${origin} and was removed from settings.`, []);
-    return true;
-  }
-
   // ---- commands ----
 
   async ask(args?: AskArgs): Promise<AskResult | undefined> {
@@ -411,7 +354,7 @@ class Extension implements vscode.Disposable {
       await this.configSync;
       const sidecar = await this.sidecar().get();
       const result = await sidecar.complete(
-        { ...(await this.selection()), messages },
+        { ...(await this.tokens.selection()), messages },
         {
           signal: abort.signal,
           onChunk: (chunk) => {
@@ -487,67 +430,6 @@ class Extension implements vscode.Disposable {
     }
   }
 
-  /** The origins the settings send to: the chat server's, the completion server's, every customLlms entry's. */
-  private async knownOrigins(): Promise<string[]> {
-    const origins = [await this.config.chatOrigin()];
-    const completion = this.config.completion();
-    if (completion) {
-      const server =
-        typeof completion.customEngineServer === 'string'
-          ? completion.customEngineServer
-          : typeof completion.preset === 'string'
-            ? await this.presetServer(completion.preset)
-            : undefined;
-      origins.push(originOf(server));
-    }
-    for (const e of this.config.customLlms()) origins.push(originOf(e.url));
-    return [...new Set(origins.filter((o): o is string => Boolean(o)))];
-  }
-
-  /**
-   * Stores the API token of a server's origin (`origin` may be any URL of it). Without one: the chat server's
-   * origin, or a pick among the configured servers' origins when there are several.
-   */
-  async setApiToken(args?: { token?: string; origin?: string }): Promise<boolean> {
-    let origin = typeof args?.origin === 'string' ? originOf(args.origin) : undefined;
-    if (args?.origin !== undefined && !origin) {
-      void this.notify('error', `Not an http(s) URL: ${args.origin}`, []);
-      return false;
-    }
-    if (!origin) {
-      const known = await this.knownOrigins();
-      const chat = await this.config.chatOrigin();
-      if (known.length > 1 && typeof args?.token !== 'string') {
-        origin = await vscode.window.showQuickPick(known, { title: 'LLM: Set API Token', placeHolder: 'The server the token is for' });
-        if (!origin) return false;
-      } else {
-        origin = chat ?? known[0];
-      }
-    }
-    if (!origin) {
-      void this.notify('error', 'Set llmSidecar.customEngineServer or choose a preset first: each token is kept for its server.', []);
-      return false;
-    }
-    let token = typeof args?.token === 'string' ? args.token : undefined;
-    if (token === undefined) {
-      token = await vscode.window.showInputBox({
-        title: `LLM: Set API Token for ${origin}`,
-        prompt: `The API token for ${origin}, kept in VS Code's secret storage and sent only there. Empty removes it.`,
-        password: true,
-        ignoreFocusOut: true,
-      });
-      if (token === undefined) return false;
-    }
-    token = token.trim();
-    await this.credentials.setToken(origin, token);
-    const legacy = this.config.legacyToken();
-    if (token && legacy && origin === (await this.config.chatOrigin())) {
-      await vscode.workspace.getConfiguration(SECTION).update('customEngineToken', undefined, vscode.ConfigurationTarget.Global);
-    }
-    void this.notify('info', token ? `API token for ${origin} saved in secret storage.` : `API token for ${origin} removed.`, []);
-    return true;
-  }
-
   async choosePreset(args?: { preset?: string }): Promise<string | undefined> {
     let presets: Preset[];
     try {
@@ -581,7 +463,7 @@ class Extension implements vscode.Disposable {
     const hints = [chosen.urlHint ? `Set llmSidecar.customEngineServer: ${chosen.urlHint}.` : ''].filter(Boolean);
     void this.notify('info', `Preset ${chosen.name} selected. ${hints.join(' ')}`.trim(), []);
     // The configuration change says so too; this covers a preset chosen again in the same session.
-    await this.sayIfNoToken();
+    await this.tokens.sayIfNoToken();
     return chosen.name;
   }
 
@@ -590,7 +472,7 @@ class Extension implements vscode.Disposable {
     try {
       await this.configSync;
       const sidecar = await this.sidecar().get();
-      const selection = await this.selection();
+      const selection = await this.tokens.selection();
       report = await vscode.window.withProgress(
         { location: vscode.ProgressLocation.Notification, title: 'LLM: testing the connection…', cancellable: true },
         (_progress, token) => {
@@ -642,7 +524,7 @@ class Extension implements vscode.Disposable {
       this.disposables.push(vscode.commands.registerCommand(`${SECTION}.${name}`, fn));
     reg('ask', (args?: AskArgs) => this.ask(args));
     reg('cancel', () => this.cancel());
-    reg('setApiToken', (args?: { token?: string; origin?: string }) => this.setApiToken(args));
+    reg('setApiToken', (args?: { token?: string; origin?: string }) => this.tokens.setApiToken(args));
     reg('choosePreset', (args?: { preset?: string }) => this.choosePreset(args));
     reg('testConnection', () => this.testConnection());
     reg('showOutput', () => this.output.show(true));
