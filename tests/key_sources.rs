@@ -125,6 +125,33 @@ fn custom_llms_entry_auth_token_env_and_command() {
 }
 
 #[test]
+fn code_completion_takes_its_key_from_a_source_too() {
+    let server = MockLlm::always(MockResponse::json(
+        200,
+        json!({"choices": [{"index": 0, "text": "a + b", "finish_reason": "stop"}]}).to_string(),
+    ));
+    let script = Script::new("echo sk-fim-command-4c2d");
+    let mut sidecar = Sidecar::spawn();
+    let id = sidecar.request(
+        "llm/inlineCompletion",
+        json!({"prefix": "return ", "suffix": "\n", "settings": {
+            "customEngineServer": server.url("/v1/completions"), "model": "m",
+            "customEngineTokenCommand": script.argv(), "fim": {"mode": "separate"}}}),
+    );
+    let reply = sidecar.wait_response(&id, WAIT);
+    assert_eq!(
+        reply.result()["items"][0]["insertText"],
+        "a + b",
+        "{}",
+        reply.response
+    );
+    assert_eq!(
+        server.single_request().header("authorization"),
+        Some("Bearer sk-fim-command-4c2d")
+    );
+}
+
+#[test]
 fn command_token_is_run_once_and_cached_for_the_process() {
     let server = server_accepting("sk-from-command-5a1e");
     let script = Script::new("echo '  sk-from-command-5a1e  '");

@@ -9,9 +9,12 @@
 //!
 //! The jobs are split by file: [`failure`] (what can go wrong, as data and as
 //! a sentence), [`retry`] (which attempts are repeated, and the waits),
+//! [`connect`] (when a request's connection is ready, for the first-byte limit),
 //! [`send`] (one request up to its response headers), [`read`] (one body
-//! to its end) and [`keys`] (the key commands run before sending). This file holds the attempt loop and the types a caller sees.
+//! to its end) and [`keys`] (the key commands run before sending). This file
+//! holds the attempt loop and the types a caller sees.
 
+pub mod connect;
 pub mod failure;
 mod get;
 pub mod keys;
@@ -82,7 +85,7 @@ pub struct Completion {
     pub http: HttpInfo,
     pub timings: Timings,
     /// Things that went wrong without stopping the answer (several choices
-    /// mixed by a positional path).
+    /// mixed by a positional path, events that could not be read).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
 }
@@ -319,13 +322,12 @@ impl Engine {
                 Decision::GiveUp => {
                     return Err(out.failed(error.failure, attempts.made, started));
                 }
-                Decision::Again { wait, counts } => {
+                Decision::Again { wait } => {
                     tracing::warn!(
                         attempt = attempts.made,
                         kind = error.failure.kind_name(),
                         after_ms = attempt_started.elapsed().as_millis() as u64,
                         wait_ms = wait.as_millis() as u64,
-                        counts_toward_max_retries = counts,
                         "attempt failed before any text was sent; retrying"
                     );
                     tokio::select! {
