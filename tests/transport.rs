@@ -223,6 +223,33 @@ fn a_client_that_does_not_read_stdout_still_cancels_at_once() {
 }
 
 #[test]
+fn a_client_that_does_not_read_stdout_still_gets_its_timeouts() {
+    let server = endless_server();
+    let (mut child, mut stdin, stdout) = spawn_piped();
+    let params = Settings::sse(server.url("/v1/chat/completions"), DELTA_PATH)
+        .set("timeouts", json!({"totalMs": 1500}))
+        .params()
+        .stream_id("s")
+        .build();
+    stdin
+        .write_all(&request(1, "llm/complete", params))
+        .unwrap();
+    // The limit ends the request and closes the upstream, stdout unread all along.
+    server.wait_closed_by_client(1, WAIT);
+    let mut reader = FrameReader::new(stdout);
+    let (answer, before) = reader.until_response(&json!(1));
+    assert_eq!(answer["error"]["data"]["kind"], "timeout", "{answer}");
+    let chunks = chunks_of(&before, &json!("s"));
+    assert_eq!(
+        joined(&chunks, "content"),
+        partial_text(&answer["error"]["data"]),
+        "no text lost"
+    );
+    drop(stdin);
+    assert_eq!(wait_exit(&mut child).code(), Some(0));
+}
+
+#[test]
 fn a_fast_endless_stream_nobody_reads_costs_the_memory_of_its_text() {
     let server = endless_server();
     let (mut child, mut stdin, stdout) = spawn_piped();
