@@ -175,7 +175,7 @@ impl Methods {
     }
 
     /// A notification other than the lifecycle ones.
-    pub async fn notification(&self, method: &str, params: &Value, out: &Outbox) {
+    pub async fn notification(&self, method: &str, params: &Value, tx: &Outbox) {
         match method {
             "workspace/didChangeConfiguration" => {
                 let config = params.get("settings").unwrap_or(&Value::Null);
@@ -187,7 +187,7 @@ impl Methods {
                         .collect();
                     let message =
                         format!("llm-sidecar: configuration problems: {}", lines.join("; "));
-                    out.send(notification(
+                    tx.send(notification(
                         "window/showMessage",
                         &json!({"type": 2, "message": message}),
                     ));
@@ -203,12 +203,12 @@ impl Methods {
         method: &str,
         id: &Value,
         params: Value,
-        out: &Outbox,
+        tx: &Outbox,
         cancel: &CancellationToken,
     ) -> Bytes {
         match method {
-            "llm/complete" => self.complete(id, params, out, cancel).await,
-            "llm/testConnection" => self.test_connection(id, params, out, cancel).await,
+            "llm/complete" => self.complete(id, params, tx, cancel).await,
+            "llm/testConnection" => self.test_connection(id, params, tx, cancel).await,
             "llm/validateSettings" => self.validate(id, params),
             "llm/presets" => response(id, &presets::listing()),
             "llm/detect" => self.detect(id, params, cancel).await,
@@ -238,7 +238,7 @@ impl Methods {
         &self,
         id: &Value,
         params: Value,
-        out: &Outbox,
+        tx: &Outbox,
         cancel: &CancellationToken,
     ) -> Bytes {
         let mut problems = Vec::new();
@@ -270,14 +270,14 @@ impl Methods {
         let mut tracer = pending.clone().map(|pending| {
             trace::TraceNotifier::new(stream_id.clone(), settings.secrets.clone(), pending)
         });
-        let mut sink = NotifySink::new(stream_id.as_ref(), pending.clone(), out);
+        let mut sink = NotifySink::new(stream_id.as_ref(), pending.clone(), tx);
         let trace_sink = tracer.as_mut().map(|t| t as &mut dyn TraceSink);
         let result = self
             .engine
             .complete_traced(&settings, &messages, &mut sink, cancel, trace_sink)
             .await;
         if let Some(pending) = &pending {
-            pending.flush(out);
+            pending.flush(tx);
         }
         match result {
             Ok(mut completion) => {
@@ -339,7 +339,7 @@ impl Methods {
         &self,
         id: &Value,
         params: Value,
-        out: &Outbox,
+        tx: &Outbox,
         cancel: &CancellationToken,
     ) -> Bytes {
         let mut problems = Vec::new();
@@ -371,7 +371,7 @@ impl Methods {
         let (report, failure) =
             probe::run_traced(&self.engine, &settings, &messages, cancel, trace_sink).await;
         if let Some(pending) = &pending {
-            pending.flush(out);
+            pending.flush(tx);
         }
         let mut report = serde_json::to_value(&report).unwrap_or_default();
         if let Some(failure) = failure {

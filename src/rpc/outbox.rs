@@ -366,7 +366,8 @@ mod tests {
             frames
                 .iter()
                 .enumerate()
-                .all(|(i, f)| f["params"]["seq"] == i && f["params"]["text"] == i.to_string())
+                .all(|(i, f)| f["params"]["seq"] == i
+                    && f["params"]["text"].as_str() == Some(i.to_string().as_str()))
         );
         a.chunk(ChunkKind::Content, "late");
         outbox.send(Bytes::from_static(b"{}"));
