@@ -17,7 +17,9 @@
 //! every other redirect returned as it is (turning a POST into a GET would
 //! lose the prompt), gzip and brotli decoded, `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY`
 //! honoured; a `proxy` setting replaces the first two (`NO_PROXY` still
-//! applies) and `"none"` connects directly.
+//! applies) and `"none"` connects directly; each connect is reported to the
+//! request that made it ([`MarkConnectLayer`]), so the first-byte limit
+//! starts when the connection is ready.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -25,6 +27,7 @@ use std::time::Duration;
 
 use reqwest::{Client, redirect};
 
+use crate::engine::connect::MarkConnectLayer;
 use crate::settings::{NetworkConfig, Proxy};
 
 /// The cache of clients.
@@ -193,7 +196,8 @@ fn build(network: &NetworkConfig, connect_timeout: Duration) -> Result<Client, C
         .redirect(policy)
         .tcp_nodelay(true)
         .pool_idle_timeout(Duration::from_secs(90))
-        .pool_max_idle_per_host(MAX_IDLE_PER_HOST);
+        .pool_max_idle_per_host(MAX_IDLE_PER_HOST)
+        .connector_layer(MarkConnectLayer);
     match &network.proxy {
         Proxy::FromEnvironment => {}
         Proxy::Direct => builder = builder.no_proxy(),

@@ -512,3 +512,170 @@ fn a_server_that_ignores_stream_true_gets_the_json_it_really_sends() {
         "Plain answer"
     );
 }
+
+#[test]
+fn each_probe_is_sent_once_even_when_the_server_closes_without_answering() {
+    // GETs get a 404; every POST is read whole, then the connection is closed unanswered.
+    let server = common::raw_server::RawServer::start(|mut conn| async move {
+        while let Some(request) = conn.read_request().await {
+            if request.method == "POST" {
+                conn.close().await;
+                return;
+            }
+            let body = br#"{"error":{"message":"not found"}}"#;
+            let head = [("Content-Type", "application/json")];
+            if !conn.respond(404, &head, body).await {
+                return;
+            }
+        }
+    });
+    let mut sidecar = Sidecar::spawn();
+    let result = detect(&mut sidecar, json!({"url": server.url("")}));
+    assert_eq!(result["candidates"], json!([]), "{result:#}");
+    let probes = result["tried"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["request"].as_str().unwrap().starts_with("POST"))
+        .count();
+    let posts = server
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST")
+        .count();
+    assert!(probes > 0, "{result:#}");
+    assert_eq!(
+        posts, probes,
+        "POSTs the server read vs probes listed: {result:#}"
+    );
+}
+
+/// OpenAI-style SSE whose only text is whitespace, cut at the token cap.
+fn blank_sse() -> String {
+    let events = [
+        json!({"choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}),
+        json!({"choices":[{"index":0,"delta":{"content":"\n\n "}}]}),
+        json!({"choices":[{"index":0,"delta":{},"finish_reason":"length"}]}),
+    ];
+    events
+        .iter()
+        .map(|e| sse_event(&e.to_string()))
+        .collect::<String>()
+        + &sse_event("[DONE]")
+}
+
+#[test]
+fn a_blank_first_answer_proves_the_shape_and_is_asked_again_deterministically_with_more_tokens() {
+    // A small model that spends its first 16 tokens on whitespace: blank text at the right path.
+    let mock = MockLlm::start(|r| {
+        if !is_post(r, "/v1/chat/completions") {
+            return not_found();
+        }
+        let max_tokens = r.json.as_ref().and_then(|j| j["max_tokens"].as_u64());
+        if max_tokens.is_some_and(|n| n <= 16) {
+            MockResponse::sse(blank_sse())
+        } else {
+            MockResponse::sse(openai_sse(&["Hello", "!"]))
+        }
+    });
+    let mut sidecar = Sidecar::spawn();
+    let result = detect(
+        &mut sidecar,
+        json!({"url": mock.url("/v1/chat/completions")}),
+    );
+    let best = &result["candidates"][0];
+    assert_eq!(best["api"], "openai-chat", "{result:#}");
+    assert_eq!(best["sampleText"], "Hello!", "{result:#}");
+    let posts: Vec<Value> = mock
+        .requests()
+        .iter()
+        .filter(|r| is_post(r, "/v1/chat/completions"))
+        .map(|r| r.json.clone().unwrap())
+        .collect();
+    assert_eq!(posts.len(), 2, "asked once more: {result:#}");
+    assert_eq!(posts[0]["max_tokens"], 16);
+    assert!(posts[1]["max_tokens"].as_u64().unwrap() > 16);
+    for post in &posts {
+        assert_eq!(
+            post["temperature"], 0,
+            "a deterministic answer is asked for: {post}"
+        );
+    }
+    // The settings handed back carry no probe-only field.
+    assert!(custom_fields(best).get("temperature").is_none(), "{best}");
+    assert_eq!(complete_with(&mut sidecar, &best["settings"]), "Hello!");
+}
+
+#[test]
+fn a_server_that_only_answers_blank_text_is_still_detected() {
+    let mock = MockLlm::start(|r| {
+        if is_post(r, "/api/chat") {
+            MockResponse::new(200)
+                .content_type("application/x-ndjson")
+                .piece(ollama_line("  ", false) + &ollama_line("", true))
+        } else {
+            not_found()
+        }
+    });
+    let mut sidecar = Sidecar::spawn();
+    let result = detect(&mut sidecar, json!({"url": mock.url("/api/chat")}));
+    let best = &result["candidates"][0];
+    assert_eq!(best["api"], "ollama-chat", "{result:#}");
+    assert_eq!(best["responseType"], "NDJSON", "{result:#}");
+    let posts: Vec<Value> = mock
+        .requests()
+        .iter()
+        .filter(|r| is_post(r, "/api/chat"))
+        .map(|r| r.json.clone().unwrap())
+        .collect();
+    assert_eq!(posts.len(), 2, "one more try with a larger cap: {result:#}");
+    assert_eq!(posts[0]["options"]["temperature"], 0, "{:?}", posts[0]);
+    assert!(
+        tried_text(&result).contains("blank text"),
+        "the blank answers are explained: {result:#}"
+    );
+}
+
+#[test]
+fn a_model_list_that_comes_late_times_out_at_the_first_byte_limit() {
+    // Each GET is read and answered only after 5 s; `answered` counts the answers written.
+    let answered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let written = answered.clone();
+    let server = common::raw_server::RawServer::start(move |mut conn| {
+        let written = written.clone();
+        async move {
+            while conn.read_request().await.is_some() {
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                let body = br#"{"data":[{"id":"late"}]}"#;
+                if !conn
+                    .respond(200, &[("Content-Type", "application/json")], body)
+                    .await
+                {
+                    return;
+                }
+                written.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+    });
+    let mut sidecar = Sidecar::spawn();
+    let settings = json!({
+        "customEngineServer": server.url("/v1/chat/completions"),
+        "timeouts": {"firstByteMs": 400},
+    });
+    let id = sidecar.request("llm/models", json!({"settings": settings}));
+    let reply = sidecar.wait_response(&id, WAIT);
+    assert_eq!(
+        answered.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "the sidecar must give up before the server answers: {}",
+        reply.response
+    );
+    let first = &reply.error()["data"]["tried"][0];
+    assert!(
+        first["outcome"]
+            .as_str()
+            .is_some_and(|o| o.contains("(timeouts.firstByteMs)")),
+        "{}",
+        reply.response
+    );
+}

@@ -279,6 +279,62 @@ fn a_server_that_accepts_and_never_answers_times_out_at_the_first_byte() {
     server.wait_closed_by_client(1, WAIT);
 }
 
+/// How long the slow server of the first-byte tests waits before it answers.
+const SLOW_ANSWER: Duration = Duration::from_secs(5);
+
+#[test]
+fn first_byte_ms_is_kept_exactly_on_a_new_and_on_a_pooled_connection() {
+    // Answers a prompt with "slow" in it after 5 s, any other at once; `answered` counts the
+    // slow answers written.
+    let answered = Arc::new(AtomicUsize::new(0));
+    let written = answered.clone();
+    let server = RawServer::start(move |mut conn| {
+        let written = written.clone();
+        async move {
+            let answer = common::raw_server::http_response(
+                200,
+                &[("Content-Type", "text/event-stream")],
+                openai_sse(&["late"]).as_bytes(),
+            );
+            while let Some(request) = conn.read_request().await {
+                let slow = String::from_utf8_lossy(&request.body).contains("slow");
+                if slow {
+                    tokio::time::sleep(SLOW_ANSWER).await;
+                }
+                if !conn.write(&answer).await {
+                    return;
+                }
+                if slow {
+                    written.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        }
+    });
+    let mut sidecar = Sidecar::spawn();
+    // The default connectMs (10 s) must not stretch the 400 ms first-byte limit.
+    let settings = Settings::sse(server.url("/v1/chat/completions"), DELTA_PATH)
+        .no_retries()
+        .set("timeouts", json!({"firstByteMs": 400}));
+    let fast = sidecar.complete(settings.clone().params().messages(user("fast")).build());
+    assert_eq!(fast.result()["text"], "late", "{}", fast.response);
+    for connection in ["pooled", "new"] {
+        let reply = sidecar.complete(settings.clone().params().messages(user("slow")).build());
+        let data = reply.expect_error(REQUEST_FAILED, "timeout").clone();
+        assert_eq!(
+            answered.load(Ordering::SeqCst),
+            0,
+            "{connection} connection: the error came before the server answered"
+        );
+        assert_eq!(data["phase"], "firstByte", "{connection}: {data}");
+        assert_eq!(data["limitMs"], 400, "{connection}: {data}");
+    }
+    assert_eq!(
+        server.connections_accepted(),
+        2,
+        "the first slow request reused the pooled connection, the second made a new one"
+    );
+}
+
 #[test]
 fn a_stream_that_stalls_mid_body_times_out_idle_or_total() {
     let mut bench = Bench::new();

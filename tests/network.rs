@@ -1,6 +1,7 @@
 //! The production network path: pooled keep-alive connections (counted at the server), the body
 //! after `[DONE]` drained so the connection is reused, `HTTP_PROXY` / `HTTPS_PROXY` / `NO_PROXY`
-//! and the `proxy` setting, TLS verification with `caCertificates`, and gzip / brotli bodies.
+//! and the `proxy` setting, TLS verification with `caCertificates` (a slow handshake counted as
+//! connect, not first byte), and gzip / brotli bodies.
 //!
 //! Everything stays on loopback: proxied requests name servers on 127.0.0.2, which the test proxy
 //! on 127.0.0.1 answers itself (plain HTTP) or tunnels to (CONNECT).
@@ -501,4 +502,43 @@ fn a_compressed_error_body_is_decoded() {
         );
         assert_eq!(data["body"], json!(body), "{codec:?}");
     }
+}
+
+#[test]
+fn a_slow_tls_handshake_belongs_to_the_connect_phase_not_to_first_byte_ms() {
+    // The handshake starts 1.5 s after the TCP accept; the answer comes at once after it. The
+    // connection is ready only after the handshake, so a 400 ms first-byte limit is not reached.
+    let pki = TestPki::with_ca();
+    let acceptor = pki.acceptor();
+    let server = RawServer::start_on("127.0.0.1", move |conn| {
+        let acceptor = acceptor.clone();
+        async move {
+            tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+            let Ok(mut conn) = conn.upgrade(|tcp| acceptor.accept(tcp)).await else {
+                return;
+            };
+            while conn.read_request().await.is_some() {
+                let body = openai_sse(&["after ", "handshake"]);
+                let head = [("Content-Type", "text/event-stream")];
+                if !conn
+                    .write(&http_response(200, &head, body.as_bytes()))
+                    .await
+                {
+                    return;
+                }
+            }
+        }
+    });
+    let mut sidecar = Sidecar::spawn();
+    let settings = Settings::sse(https_url(&server, "/v1"), DELTA_PATH)
+        .set("caCertificates", pki.ca_path())
+        .no_retries()
+        .set("timeouts", json!({"connectMs": 20000, "firstByteMs": 400}));
+    let reply = sidecar.complete(settings.params().build());
+    assert_eq!(
+        reply.result()["text"],
+        "after handshake",
+        "{}",
+        reply.response
+    );
 }

@@ -116,3 +116,29 @@ fn retry_after_is_honoured() {
         "the retry came {waited:?} after a Retry-After: 1"
     );
 }
+
+/// A server that reads each whole POST on a fresh connection and closes it without answering.
+fn reads_then_closes() -> common::raw_server::RawServer {
+    common::raw_server::RawServer::start(|mut conn| async move {
+        if conn.read_request().await.is_some() {
+            conn.close().await;
+        }
+    })
+}
+
+#[test]
+fn a_request_the_server_received_is_sent_again_only_within_max_retries() {
+    let mut sidecar = Sidecar::spawn();
+    for (max_retries, posts) in [(0u64, 1usize), (1, 2)] {
+        let server = reads_then_closes();
+        let reply = complete_streamed(&mut sidecar, quick_retries(server.url("/v1"), max_retries));
+        let data = reply.expect_error(REQUEST_FAILED, "interrupted");
+        assert_eq!(data["attempts"], posts, "maxRetries {max_retries}: {data}");
+        // Any extra POST would have arrived before the answer.
+        assert_eq!(
+            server.requests().len(),
+            posts,
+            "maxRetries {max_retries}: the server got the prompt once per allowed attempt"
+        );
+    }
+}

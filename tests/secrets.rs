@@ -1,8 +1,9 @@
 //! Secrets never leave the sidecar: the token and the values of `Authorization`, `x-api-key`,
-//! `api-key` and any custom header whose name contains `key`, `token`, `secret` or `auth` must not
-//! appear on stderr at any log level (trace included, library targets included), in error data,
-//! in panic messages, or anywhere else on stdout, even when the LLM server echoes them back in
-//! error bodies, provider messages, stream errors, samples and redirect locations.
+//! `api-key`, any custom header whose name contains `key`, `token`, `secret` or `auth`, and
+//! key-like URL query values (plain or percent-encoded) must not appear on stderr at any log level
+//! (trace included, library targets included), in error data, in panic messages, or anywhere else
+//! on stdout, even when the LLM server echoes them back in error bodies, provider messages, stream
+//! errors, samples and redirect locations.
 //!
 //! The test runs a whole suite of requests (every failure kind, the other methods, settings
 //! problems, cancel, a panic) against a server that echoes every header it received, then searches
@@ -24,10 +25,13 @@ const CUSTOM_AUTH: &str = "ca-CUSTOM-secret-2b7e5c8a";
 const AUTHORIZATION_CREDENTIAL: &str = "ah-AUTHZ-secret-8c4d1f7e";
 /// A key-like URL query parameter.
 const QUERY_KEY: &str = "qk-QUERY-secret-3f6a9e2d";
+/// Another, percent-encoded as written in the URL (`/` and `+` inside); the server echoes the
+/// encoded form.
+const ENCODED_QUERY_KEY: &str = "qe-ENC%2FQUERY%2Bsecret-8d1c4b7a";
 /// A header value that is not a secret: it must still be echoed, proving bodies are reported.
 const VISIBLE: &str = "visible-trace-0001";
 
-const SECRETS: [&str; 9] = [
+const SECRETS: [&str; 10] = [
     TOKEN,
     X_API_KEY,
     API_KEY,
@@ -37,6 +41,7 @@ const SECRETS: [&str; 9] = [
     CUSTOM_AUTH,
     AUTHORIZATION_CREDENTIAL,
     QUERY_KEY,
+    ENCODED_QUERY_KEY,
 ];
 
 /// Every header the server received and the request target, as one line of text.
@@ -153,7 +158,7 @@ fn variants(server: &MockLlm) -> Vec<Variant> {
     let with_token = {
         let base = base.clone();
         move |route: &str| {
-            Settings::sse(format!("{base}/{route}?key={QUERY_KEY}"), DELTA_PATH)
+            Settings::sse(format!("{base}/{route}?key={QUERY_KEY}&api_key={ENCODED_QUERY_KEY}"), DELTA_PATH)
                 .token(TOKEN)
                 .request_format(json!({"customHeaders": secret_headers(), "customFields": {"model": "m", "stream": true}}))
                 .set("retry", json!({"maxRetries": 1, "initialBackoffMs": 5}))
@@ -162,7 +167,7 @@ fn variants(server: &MockLlm) -> Vec<Variant> {
         }
     };
     let with_authorization = move |route: &str| {
-        Settings::sse(format!("{base}/{route}?key={QUERY_KEY}"), DELTA_PATH)
+        Settings::sse(format!("{base}/{route}?key={QUERY_KEY}&api_key={ENCODED_QUERY_KEY}"), DELTA_PATH)
             .request_format(json!({"customHeaders": {"Authorization": format!("Bearer {AUTHORIZATION_CREDENTIAL}")}}))
             .set("retry", json!({"maxRetries": 1, "initialBackoffMs": 5}))
             .set("timeouts", json!({"idleMs": 300}))

@@ -753,3 +753,36 @@ fn lone_surrogates_and_invalid_utf8_become_replacement_characters() {
     let text = text_of(MockResponse::sse(body), t_settings);
     assert_eq!(text, "a\u{FFFD}bc\u{FFFD}d");
 }
+
+#[test]
+fn python_non_finite_numbers_are_read_and_unreadable_json_is_counted_not_answered() {
+    // Python's json.dumps writes -Infinity and NaN; one event is JSON that cannot be read at all.
+    let body = [
+        r#"{"choices":[{"delta":{"content":"Hi"}}],"logprob":-Infinity}"#,
+        r#"{"choices":[{"delta":{"content":" there"}}],"logprobs":[NaN,Infinity]}"#,
+        r#"{"choices":[{"delta":{"content":" lost"}}],"logprob":-Inf}"#,
+    ]
+    .iter()
+    .map(|e| sse_event(e))
+    .collect::<String>()
+        + &sse_event("[DONE]");
+    let mock = MockLlm::always(MockResponse::sse(body));
+    let mut sidecar = Sidecar::spawn();
+    for path in [Some(DELTA_PATH), None] {
+        let mut settings = Settings::sse(mock.url("/v1/chat/completions"), DELTA_PATH);
+        if path.is_none() {
+            settings = settings.remove("customEngineResponseFormat");
+        }
+        let reply = complete_streamed(&mut sidecar, settings);
+        let result = reply.result();
+        assert_eq!(result["text"], "Hi there", "{path:?}: {result}");
+        let warnings = result["warnings"].as_array().expect("warnings");
+        assert_eq!(warnings.len(), 1, "{path:?}: {result}");
+        let warning = warnings[0].as_str().unwrap();
+        assert!(
+            warning.starts_with("1 event of the response could not be read as JSON")
+                && warning.contains("-Inf}"),
+            "{warning}"
+        );
+    }
+}

@@ -199,3 +199,82 @@ fn a_connect_failure_is_traced_as_the_request_alone() {
     assert_eq!(traces.len(), 1, "{traces:#?}");
     assert_eq!(traces[0]["request"]["url"], url.as_str());
 }
+
+/// Query keys written percent-encoded or with `+`, and cookies: none may show in a trace.
+const QUERY: &str = "model=m&key=ab%2Fquery-secret-4321&api_key=plus+query+secret+8765";
+const HIDDEN: [&str; 7] = [
+    "ab%2Fquery-secret",
+    "ab/query-secret",
+    "plus+query+secret",
+    "plus query secret",
+    "cookie-secret-1234",
+    "server-cookie-secret",
+    "query-secret",
+];
+
+fn settings_with_query_keys_and_cookies(mock: &MockLlm) -> Value {
+    let mut s = settings(mock);
+    s["customEngineServer"] = json!(mock.url(&format!("/v1/chat/completions?{QUERY}")));
+    s["customEngineRequestFormat"]["customHeaders"] = json!({
+        "Cookie": "session=cookie-secret-1234abcd",
+    });
+    s
+}
+
+fn cookie_server() -> MockLlm {
+    MockLlm::always(MockResponse::sse(openai_sse(&["ok"])).header(
+        "Set-Cookie",
+        "sid=server-cookie-secret-99; Path=/; HttpOnly",
+    ))
+}
+
+fn assert_hidden(text: &str) {
+    for secret in HIDDEN {
+        assert!(!text.contains(secret), "{secret} shows in: {text}");
+    }
+}
+
+#[test]
+fn encoded_query_keys_and_cookies_are_masked_in_the_trace() {
+    let mock = cookie_server();
+    let mut sidecar = Sidecar::spawn();
+    let reply = sidecar.complete(json!({
+        "trace": true,
+        "settings": settings_with_query_keys_and_cookies(&mock),
+        "messages": user("x"),
+    }));
+    assert_eq!(reply.result()["text"], "ok");
+    let traces = traces(&reply);
+    assert_hidden(&json!(traces).to_string());
+    let url = part(&traces, "request")["url"].as_str().unwrap();
+    assert!(url.contains("model=m") && url.contains("key="), "{url}");
+    let headers = &part(&traces, "request")["headers"];
+    assert!(headers["cookie"].is_string(), "{headers}");
+    assert!(part(&traces, "response")["headers"]["set-cookie"].is_string());
+    // The server got them as configured.
+    let request = mock.single_request();
+    assert!(request.path.ends_with(QUERY), "{}", request.path);
+    assert_eq!(
+        request.header("cookie"),
+        Some("session=cookie-secret-1234abcd")
+    );
+}
+
+#[test]
+fn encoded_query_keys_and_cookies_are_masked_in_complete_trace_and_its_curl_command() {
+    let mock = cookie_server();
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    write!(file, "{}", settings_with_query_keys_and_cookies(&mock)).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_llm-sidecar"))
+        .args(["complete", "--trace", "--settings"])
+        .arg(file.path())
+        .arg("hi")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("curl -N -X POST"), "{stderr}");
+    assert!(stderr.contains("set-cookie"), "{stderr}");
+    assert_hidden(&stderr);
+}

@@ -1,7 +1,7 @@
 //! Requests that are safe and results that are true: keys never follow a redirect to another
-//! origin, a prompt cut mid-emoji is still answered, a dropped keep-alive connection does not
-//! fail a request, a cut-off answer is never a success, mixed choices are reported, and the
-//! messages name what the user must change.
+//! origin, a prompt cut mid-emoji is still answered, a keep-alive connection the server closed
+//! is replaced (a prompt it read is re-sent only under `maxRetries`), a cut-off answer is never
+//! a success, mixed choices are reported, and the messages name what the user must change.
 
 mod common;
 
@@ -79,9 +79,45 @@ fn a_prompt_cut_mid_emoji_is_answered() {
 }
 
 #[test]
-fn a_keep_alive_connection_the_server_dropped_is_replaced_at_once() {
-    // The first connection answers one request, then closes when the next one arrives on it
-    // (llama.cpp's server after a streamed answer); later connections answer everything.
+fn a_keep_alive_connection_the_server_closed_while_idle_is_replaced() {
+    // Every connection answers one request and then closes, as a server does with an idle
+    // keep-alive connection. A pooled connection seen closed is replaced before anything is
+    // written on it; one whose close crossed the next request on the wire cannot be told from a
+    // server that read the request and died, so its re-send uses the retry budget. Either way no
+    // prompt is read twice.
+    let server = RawServer::start(|mut conn| async move {
+        let body = openai_sse(&["fresh"]);
+        let answer = http_response(
+            200,
+            &[("Content-Type", "text/event-stream")],
+            body.as_bytes(),
+        );
+        if conn.read_request().await.is_some() {
+            conn.write(&answer).await;
+        }
+        conn.close().await;
+    });
+    let mut sidecar = Sidecar::spawn();
+    let settings = quick_retries(Settings::sse(
+        server.url("/v1/chat/completions"),
+        DELTA_PATH,
+    ));
+    for attempt in ["first", "second", "third"] {
+        let reply = sidecar.complete(settings.clone().params().build());
+        assert_eq!(
+            reply.result()["text"],
+            "fresh",
+            "{attempt}: {}",
+            reply.response
+        );
+    }
+    assert_eq!(server.requests().len(), 3, "each prompt read once");
+}
+
+#[test]
+fn a_keep_alive_connection_dropped_after_the_request_was_read_uses_the_retry_budget() {
+    // The first connection answers one request, then reads the next one and closes without an
+    // answer (the server may have started on it): sent again only under `maxRetries`.
     let server = RawServer::start(|mut conn| async move {
         let body = openai_sse(&["fresh"]);
         let answer = http_response(
@@ -101,17 +137,26 @@ fn a_keep_alive_connection_the_server_dropped_is_replaced_at_once() {
         }
     });
     let mut sidecar = Sidecar::spawn();
-    let settings = Settings::sse(server.url("/v1/chat/completions"), DELTA_PATH).no_retries();
-    for attempt in ["first", "second"] {
-        let reply = sidecar.complete(settings.clone().params().build());
-        assert_eq!(
-            reply.result()["text"],
-            "fresh",
-            "{attempt}: {}",
-            reply.response
-        );
-    }
-    assert!(server.connections_accepted() >= 2);
+    let url = server.url("/v1/chat/completions");
+    let first = sidecar.complete(
+        Settings::sse(&url, DELTA_PATH)
+            .no_retries()
+            .params()
+            .build(),
+    );
+    assert_eq!(first.result()["text"], "fresh", "{}", first.response);
+    let dropped = sidecar.complete(
+        quick_retries(Settings::sse(&url, DELTA_PATH))
+            .params()
+            .build(),
+    );
+    assert_eq!(dropped.result()["text"], "fresh", "{}", dropped.response);
+    assert_eq!(
+        dropped.result()["timings"]["attempts"],
+        2,
+        "one retry of the budget"
+    );
+    assert_eq!(server.requests().len(), 3);
 }
 
 #[test]

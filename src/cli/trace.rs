@@ -1,13 +1,14 @@
 //! `complete --trace`: the exchange on stderr as it happens (request as sent,
 //! response head, the first 16 KiB of the body), secrets masked, and a `curl`
 //! command that repeats the request with the token read from
-//! `$LLM_SIDECAR_TOKEN`, never written out.
+//! `$LLM_SIDECAR_TOKEN`, never written out; other credentials (a query key,
+//! a cookie) are masked in the command as in the trace.
 
 use std::io::Write;
 
 use crate::engine::{TraceSink, TracedRequest, TracedResponse};
 use crate::request::{self, Message};
-use crate::secrets::Secrets;
+use crate::secrets::{Secrets, masked_header, masked_url};
 use crate::settings::Settings;
 
 /// Prints each part of the exchange to stderr as it arrives.
@@ -66,22 +67,26 @@ impl TraceSink for StderrTrace {
 pub(super) fn curl(settings: &Settings, messages: &[Message]) -> String {
     let mut parts = vec![format!(
         "curl -N -X POST {}",
-        single_quoted(&settings.secrets.scrub(settings.url.as_str()))
+        single_quoted(&masked_url(&settings.url, &settings.secrets))
     )];
     let token = settings
         .token
         .as_deref()
         .map(str::trim)
         .filter(|t| !t.is_empty());
-    for (name, value) in &request::headers(settings) {
-        let value = String::from_utf8_lossy(value.as_bytes());
+    for (name, header) in &request::headers(settings) {
+        let value = String::from_utf8_lossy(header.as_bytes());
         let line = format!("{name}: {value}");
         let shown = match token {
             Some(token) if line.contains(token) => {
                 let pieces: Vec<String> = line.split(token).map(double_quoted_inner).collect();
                 format!("\"{}\"", pieces.join(&format!("${{{TOKEN_VARIABLE}}}")))
             }
-            _ => single_quoted(&settings.secrets.scrub(&line)),
+            _ => {
+                let sensitive = header.is_sensitive();
+                let value = masked_header(name.as_str(), &value, sensitive, &settings.secrets);
+                single_quoted(&format!("{name}: {value}"))
+            }
         };
         parts.push(format!("-H {shown}"));
     }

@@ -11,7 +11,11 @@
 //! from the real events) give the path, which is then verified by one more
 //! completion. A shape whose streaming request is refused is tried once
 //! without streaming. Every request counts against a small budget, each has
-//! short time limits, answers are capped, and nothing is retried.
+//! short time limits, answers are capped and asked to be deterministic
+//! (temperature 0 where the API takes it), and nothing is retried by the
+//! engine. A probe whose events were read and matched the path proves the
+//! shape even when its text is blank (a small model may spend a few tokens on
+//! whitespace); it is asked once more with a larger cap, for a sample text.
 //! [`models`] is the model list alone (`llm/models`).
 
 mod models;
@@ -27,7 +31,7 @@ use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 
 use crate::decode::ResponseType;
-use crate::engine::{ChunkKind, ChunkSink, Engine, Failure, FailureKind};
+use crate::engine::{ChunkKind, ChunkSink, Completion, Engine, Failure, FailureKind};
 use crate::probe::{self, truncate_chars};
 use crate::request::{self, Message, Role};
 use crate::secrets::Secrets;
@@ -70,7 +74,7 @@ pub struct Tried {
     pub status: Option<u16>,
     /// What came of it, in words; secrets masked.
     pub outcome: String,
-    /// It gave a model list or text.
+    /// It gave a model list, or proved a shape (text, or blank text at the path).
     pub accepted: bool,
 }
 
@@ -80,7 +84,9 @@ pub struct Cancelled;
 
 /// What one completion probe gave.
 enum Probe {
-    Text(Box<crate::engine::Completion>),
+    Text(Box<Completion>),
+    /// The events were read and matched the path, but the text is blank.
+    Blank(Box<Completion>),
     /// The path matched nothing; the best suggestion and the type read.
     NoMatch(Option<(String, String)>),
     /// The server refused the request as written (HTTP 400, 415, 422...).
@@ -108,6 +114,8 @@ struct Detector<'a> {
 
 /// The cap on each probe's answer: enough for a few words of sample text.
 const PROBE_MAX_TOKENS: u64 = 16;
+/// The cap when a probe is asked again after a blank answer.
+const BLANK_RETRY_MAX_TOKENS: u64 = 64;
 /// How much of a model list is read.
 pub(crate) const LIST_BYTES: usize = 1 << 20;
 /// How much of a body an outcome quotes.
@@ -332,35 +340,53 @@ impl Detector<'_> {
             let mut path = shape.text_path(stream).to_owned();
             let mut response_type = shape.response_type(stream).to_owned();
             let mut retried = false;
+            let mut max_tokens = PROBE_MAX_TOKENS;
+            // A blank answer that proved the shape, kept while a larger cap is tried.
+            let mut blank: Option<(Map<String, Value>, String, Box<Completion>)> = None;
             loop {
                 let o = self.options;
                 let v1 = shape.settings(&url, model, stream, &path, &response_type, o.access());
-                match self.complete(shape, v1.clone(), model, stream).await? {
-                    Probe::Text(done) => {
-                        let read_as = done.response_type.as_str().to_uppercase();
-                        let settings = if read_as == response_type {
-                            v1
-                        } else {
-                            shape.settings(&url, model, stream, &path, &read_as, o.access())
-                        };
-                        return Ok(Some(Candidate {
-                            settings: Value::Object(settings),
-                            preset: shape.preset(),
-                            api: shape.name(),
-                            response_type: read_as,
-                            models: list.map(|l| l.ids.clone()).unwrap_or_default(),
-                            sample_text: truncate_chars(&done.text, SAMPLE_CHARS),
-                            first_byte_ms: done.timings.first_byte_ms,
-                        }));
+                let probe = self
+                    .complete(shape, v1.clone(), model, stream, max_tokens)
+                    .await?;
+                let proved = match probe {
+                    Probe::Text(done) => Some((v1, response_type.clone(), done)),
+                    Probe::Blank(done) if blank.is_none() => {
+                        blank = Some((v1, response_type.clone(), done));
+                        max_tokens = BLANK_RETRY_MAX_TOKENS;
+                        continue;
                     }
+                    Probe::Blank(done) => Some((v1, response_type.clone(), done)),
+                    // The blank answer before this one proved the shape.
+                    _ if blank.is_some() => blank.take(),
                     Probe::NoMatch(Some((found, read_as))) if !retried => {
                         retried = true;
                         path = found;
                         response_type = read_as;
+                        continue;
                     }
                     Probe::Refused if stream => break,
                     _ => return Ok(None),
-                }
+                };
+                let Some((v1, asked_as, done)) = proved else {
+                    return Ok(None);
+                };
+                let read_as = done.response_type.as_str().to_uppercase();
+                let settings = if read_as == asked_as {
+                    v1
+                } else {
+                    let access = self.options.access();
+                    shape.settings(&url, model, stream, &path, &read_as, access)
+                };
+                return Ok(Some(Candidate {
+                    settings: Value::Object(settings),
+                    preset: shape.preset(),
+                    api: shape.name(),
+                    response_type: read_as,
+                    models: list.map(|l| l.ids.clone()).unwrap_or_default(),
+                    sample_text: truncate_chars(&done.text, SAMPLE_CHARS),
+                    first_byte_ms: done.timings.first_byte_ms,
+                }));
             }
         }
         Ok(None)
@@ -373,6 +399,7 @@ impl Detector<'_> {
         v1: Map<String, Value>,
         model: Option<&str>,
         stream: bool,
+        max_tokens: u64,
     ) -> Result<Probe, Cancelled> {
         let path = v1
             .get("customEngineResponseFormat")
@@ -396,7 +423,10 @@ impl Detector<'_> {
             }
         };
         if let Some(field) = probe::cap_field(&settings) {
-            probe::insert_cap(&mut settings.body, field, PROBE_MAX_TOKENS);
+            probe::insert_cap(&mut settings.body, field, max_tokens);
+        }
+        if let Some(field) = shape.temperature_field(&settings.url) {
+            probe::insert_cap(&mut settings.body, field, 0);
         }
         let mut request = format!(
             "POST {} ({}, {}",
@@ -406,6 +436,9 @@ impl Detector<'_> {
         );
         if let Some(model) = model {
             request.push_str(&format!(", model {model}"));
+        }
+        if max_tokens != PROBE_MAX_TOKENS {
+            request.push_str(&format!(", up to {max_tokens} tokens"));
         }
         request.push(')');
         if !self.budget(&request) {
@@ -426,13 +459,16 @@ impl Detector<'_> {
                 Ok(Probe::Text(Box::new(done)))
             }
             Ok(done) => {
+                // The engine answers only when the events matched the path
+                // (an empty answer that matched nothing is `no_match`).
                 let outcome = format!(
-                    "answered {} with no text (finish reason: {})",
+                    "answered {} with blank text at {} (finish reason: {}): the events match, so the shape works",
                     done.http.status,
+                    path,
                     done.finish_reason.as_deref().unwrap_or("none")
                 );
-                self.note(request, Some(done.http.status), outcome, false);
-                Ok(Probe::Failed)
+                self.note(request, Some(done.http.status), outcome, true);
+                Ok(Probe::Blank(Box::new(done)))
             }
             Err(failure) => {
                 let probe = match &failure.kind {

@@ -110,6 +110,21 @@ impl Shape {
         }
     }
 
+    /// The body field that asks this shape for a deterministic answer
+    /// (temperature 0), where the API takes it: not on OpenAI's and Azure's
+    /// own hosts, whose reasoning models refuse any temperature but 1.
+    pub fn temperature_field(self, url: &Url) -> Option<&'static str> {
+        let host = url.host_str().unwrap_or_default();
+        match self {
+            Shape::Ollama => Some("options.temperature"),
+            Shape::Anthropic => Some("temperature"),
+            Shape::OpenAi if host == "api.openai.com" || host.ends_with(".openai.azure.com") => {
+                None
+            }
+            Shape::OpenAi => Some("temperature"),
+        }
+    }
+
     /// The v1 dialog settings for this shape at `url`.
     pub fn settings(
         self,

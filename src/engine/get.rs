@@ -11,8 +11,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::settings::{Problem, Settings};
 
+use super::connect::{FirstByteElapsed, response_head};
 use super::failure::{Failure, FailureKind, TimeoutPhase};
-use super::send::send_error;
+use super::send::{first_byte_timeout, send_error};
 use super::{Engine, total_timeout, until};
 
 /// A GET response, read to its end or to the size limit.
@@ -48,17 +49,13 @@ impl Engine {
                     problems: vec![Problem::new(e.field(), e.to_string())],
                 })
             })?;
-        let request = client.get(url).headers(headers).send();
-        let first_byte = settings.timeouts.first_byte;
+        let request = client.get(url).headers(headers);
         let mut response = tokio::select! {
             biased;
             _ = cancel.cancelled() => return Err(Failure::new(FailureKind::Cancelled)),
             _ = until(deadline) => return Err(total_timeout(settings)),
-            sent = timeout(settings.timeouts.connect + first_byte, request) => match sent {
-                Err(_) => return Err(Failure::new(FailureKind::Timeout {
-                    phase: TimeoutPhase::FirstByte,
-                    limit_ms: first_byte.as_millis() as u64,
-                })),
+            sent = response_head(request, settings.timeouts.first_byte) => match sent {
+                Err(FirstByteElapsed) => return Err(first_byte_timeout(settings)),
                 Ok(Err(e)) => return Err(send_error(e, settings).failure),
                 Ok(Ok(response)) => response,
             },

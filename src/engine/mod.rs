@@ -9,9 +9,11 @@
 //!
 //! The jobs are split by file: [`failure`] (what can go wrong, as data and as
 //! a sentence), [`retry`] (which attempts are repeated, and the waits),
+//! [`connect`] (when a request's connection is ready, for the first-byte limit),
 //! [`send`] (one request up to its response headers) and [`read`] (one body
 //! to its end). This file holds the attempt loop and the types a caller sees.
 
+pub mod connect;
 pub mod failure;
 mod get;
 mod read;
@@ -79,7 +81,7 @@ pub struct Completion {
     pub http: HttpInfo,
     pub timings: Timings,
     /// Things that went wrong without stopping the answer (several choices
-    /// mixed by a positional path).
+    /// mixed by a positional path, events that could not be read).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
 }
@@ -170,6 +172,22 @@ impl Engine {
         cancel: &CancellationToken,
         trace: Option<&mut dyn TraceSink>,
     ) -> Result<Completion, Failure> {
+        let body = Bytes::from(request::body(&settings.body, messages));
+        self.complete_body(settings, body, sink, cancel, trace)
+            .await
+    }
+
+    /// [`Engine::complete_traced`] for a body built by the caller (code
+    /// completion builds its own from the prefix and suffix): the same send,
+    /// read, time limits, retries, cancellation, decoding and extraction.
+    pub async fn complete_body<S: ChunkSink>(
+        &self,
+        settings: &Settings,
+        body: Bytes,
+        sink: &mut S,
+        cancel: &CancellationToken,
+        trace: Option<&mut dyn TraceSink>,
+    ) -> Result<Completion, Failure> {
         let mut tracer = trace.map(Tracer::new);
         let started = Instant::now();
         let deadline = settings
@@ -192,7 +210,6 @@ impl Engine {
                     problems: vec![Problem::new(e.field(), e.to_string())],
                 })
             })?;
-        let body = Bytes::from(request::body(&settings.body, messages));
         let headers = request::headers(settings);
         tracing::debug!(url = %settings.display_url(), bytes = body.len(), "sending completion request");
 
@@ -267,13 +284,12 @@ impl Engine {
                 Decision::GiveUp => {
                     return Err(out.failed(error.failure, attempts.made, started));
                 }
-                Decision::Again { wait, counts } => {
+                Decision::Again { wait } => {
                     tracing::warn!(
                         attempt = attempts.made,
                         kind = error.failure.kind_name(),
                         after_ms = attempt_started.elapsed().as_millis() as u64,
                         wait_ms = wait.as_millis() as u64,
-                        counts_toward_max_retries = counts,
                         "attempt failed before any text was sent; retrying"
                     );
                     tokio::select! {

@@ -189,7 +189,7 @@ async fn finish<S: ChunkSink>(
     {
         return Err(Failure::new(empty_answer(verdict, decoder, settings)).into());
     }
-    let warnings: Vec<String> = extractor.mixed_choices(response_type).into_iter().collect();
+    let warnings = extractor.warnings(response_type);
     for warning in &warnings {
         tracing::warn!("{warning}");
     }

@@ -5,10 +5,15 @@
 //! that: failures to connect, connections lost or stalled before the first
 //! event, and the statuses that mean "try later" (429, 500, 502, 503, 504) are
 //! retried under the `retry` settings' budget, waiting the server's
-//! `Retry-After` (capped) or exponential backoff with jitter. A request that
-//! a reused keep-alive connection dropped before any response byte is sent
-//! once more at once, outside the budget: the server had closed an idle
-//! connection, nothing was wrong with the request.
+//! `Retry-After` (capped) or exponential backoff with jitter.
+//!
+//! Every attempt the server may have received counts against the budget, so
+//! `maxRetries: 0` sends a prompt once. The only request sent again outside
+//! it is one the server never took: a pooled keep-alive connection found
+//! closed before the request went out (hyper's pool re-sends it on another
+//! connection) or, on HTTP/2, a stream refused unprocessed (reqwest re-sends
+//! it), both before an error reaches the engine. Any error that does reach it
+//! may follow a request the server read.
 
 use std::time::Duration;
 
@@ -31,19 +36,15 @@ pub(super) enum Retry {
     Never,
     /// Under the retry budget, after a backoff.
     WithBackoff,
-    /// The connection died before any response byte: once at once, then
-    /// like [`Retry::WithBackoff`].
-    FreshConnection,
 }
 
 /// What to do after a failed attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Decision {
     GiveUp,
-    /// Try again after this wait; `counts` says whether it uses the budget.
+    /// Try again after this wait (one retry of the budget used).
     Again {
         wait: Duration,
-        counts: bool,
     },
 }
 
@@ -75,10 +76,8 @@ impl AttemptError {
 pub(super) struct Attempts {
     /// Attempts made, all kinds.
     pub made: u32,
-    /// Retries that used the budget.
+    /// Retries made, all from the budget.
     counted: u32,
-    /// The one free retry on a fresh connection has been used.
-    fresh_used: bool,
 }
 
 impl Attempts {
@@ -95,21 +94,13 @@ impl Attempts {
         }
         match error.retry {
             Retry::Never => Decision::GiveUp,
-            Retry::FreshConnection if !self.fresh_used => {
-                self.fresh_used = true;
-                Decision::Again {
-                    wait: Duration::ZERO,
-                    counts: false,
-                }
-            }
-            Retry::FreshConnection | Retry::WithBackoff => {
+            Retry::WithBackoff => {
                 if self.counted >= policy.max_retries {
                     return Decision::GiveUp;
                 }
                 self.counted += 1;
                 Decision::Again {
                     wait: backoff(policy, self.counted, error.retry_after),
-                    counts: true,
                 }
             }
         }
@@ -180,7 +171,7 @@ mod tests {
     }
 
     #[test]
-    fn budget_free_retry_and_never_after_text() {
+    fn every_retry_uses_the_budget_and_none_after_text() {
         let policy = RetryPolicy {
             max_retries: 1,
             ..RetryPolicy::default()
@@ -192,12 +183,8 @@ mod tests {
         };
         let mut a = Attempts::default();
         assert!(matches!(
-            a.after(&error(Retry::FreshConnection), &policy, false),
-            Decision::Again { counts: false, wait } if wait.is_zero()
-        ));
-        assert!(matches!(
-            a.after(&error(Retry::FreshConnection), &policy, false),
-            Decision::Again { counts: true, .. }
+            a.after(&error(Retry::WithBackoff), &policy, false),
+            Decision::Again { .. }
         ));
         assert_eq!(
             a.after(&error(Retry::WithBackoff), &policy, false),

@@ -7,14 +7,14 @@
 use bytes::Bytes;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, LOCATION, RETRY_AFTER};
 use reqwest::{Response, Url};
-use serde_json::Value;
 use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
 
 use crate::decode::{BodyDecoder, Event, ResponseType};
-use crate::extract::provider_message;
+use crate::extract::{parse_lenient, provider_message};
 use crate::settings::{Proxy, Settings};
 
+use super::connect::{FirstByteElapsed, response_head};
 use super::failure::{Failure, FailureKind, TimeoutPhase};
 use super::retry::{AttemptError, Retry, parse_retry_after};
 use super::trace::Tracer;
@@ -38,23 +38,14 @@ pub(super) async fn send(
     let request = client
         .post(settings.url.clone())
         .headers(headers.clone())
-        .body(body.clone())
-        .send();
-    // The client's own connect timeout ends a stalled connect first (phase
-    // `connect`); the first-byte limit counts after it.
+        .body(body.clone());
     let first_byte = settings.timeouts.first_byte;
     let response = tokio::select! {
         biased;
         _ = cancel.cancelled() => return Err(Failure::new(FailureKind::Cancelled).into()),
         _ = until(deadline) => return Err(total_timeout(settings).into()),
-        sent = timeout(settings.timeouts.connect + first_byte, request) => match sent {
-            Err(_) => {
-                return Err(Failure::new(FailureKind::Timeout {
-                    phase: TimeoutPhase::FirstByte,
-                    limit_ms: first_byte.as_millis() as u64,
-                })
-                .into())
-            }
+        sent = response_head(request, first_byte) => match sent {
+            Err(FirstByteElapsed) => return Err(first_byte_timeout(settings).into()),
             Ok(Err(e)) => return Err(send_error(e, settings)),
             Ok(Ok(response)) => response,
         },
@@ -66,6 +57,14 @@ pub(super) async fn send(
         return Ok(response);
     }
     Err(status_error(response, settings, cancel, tracer).await)
+}
+
+/// The first-byte limit passed.
+pub(super) fn first_byte_timeout(settings: &Settings) -> Failure {
+    Failure::new(FailureKind::Timeout {
+        phase: TimeoutPhase::FirstByte,
+        limit_ms: settings.timeouts.first_byte.as_millis() as u64,
+    })
 }
 
 /// Turns a non-success response into its failure, reading a bounded part of the body.
@@ -146,9 +145,9 @@ fn error_body_message(raw: &[u8]) -> Option<String> {
     decoder.feed(raw, &mut events).ok()?;
     decoder.finish(&mut events).ok()?;
     events.iter().find_map(|event| match event {
-        Event::Data { data, .. } | Event::Stray(data) => serde_json::from_str::<Value>(data.trim())
-            .ok()
-            .and_then(|v| provider_message(&v)),
+        Event::Data { data, .. } | Event::Stray(data) => {
+            parse_lenient(data.trim()).and_then(|v| provider_message(&v))
+        }
         Event::Truncated(_) => None,
     })
 }
@@ -207,16 +206,13 @@ pub(super) fn send_error(error: reqwest::Error, settings: &Settings) -> AttemptE
         })
         .into();
     }
-    // The connection was made (or taken from the pool) but closed before any
-    // response: most often a kept-alive connection the server had dropped.
-    AttemptError {
-        failure: Failure::new(FailureKind::Interrupted {
-            detail,
-            response_started: false,
-        }),
-        retry: Retry::FreshConnection,
-        retry_after: None,
-    }
+    // The connection closed before any response, after the request may have
+    // been read (hyper's pool re-sends one it never wrote by itself): a
+    // retry, under the budget.
+    AttemptError::retryable(Failure::new(FailureKind::Interrupted {
+        detail,
+        response_started: false,
+    }))
 }
 
 /// What a TLS failure means for the user; such a failure is not retried.
@@ -339,5 +335,10 @@ mod tests {
             Some("quota")
         );
         assert_eq!(error_body_message(b"<html>nope</html>"), None);
+        // Python's json.dumps writes NaN.
+        assert_eq!(
+            error_body_message(br#"{"error":{"message":"bad input"},"score":NaN}"#).as_deref(),
+            Some("bad input")
+        );
     }
 }

@@ -2,16 +2,16 @@
 //! `complete --trace`): the request as sent, the response status and
 //! headers, and the first [`TRACE_BODY_BYTES`] of the raw body as received.
 //!
-//! Secrets are masked before anything reaches the sink: header values and the
-//! URL through the settings' [`crate::secrets::Secrets`], credential headers
-//! masked whole when nothing else matched. Without a sink nothing is kept:
+//! Secrets are masked before anything reaches the sink: the URL through
+//! [`masked_url`] (query keys however encoded), header values through
+//! [`masked_header`] (cookies and authorization whole, in both directions). Without a sink nothing is kept:
 //! the engine checks one `Option` per request, response and read.
 
 use reqwest::header::HeaderMap;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::secrets::{is_secret_name, mask};
+use crate::secrets::{is_credential_header, masked_header, masked_url};
 use crate::settings::Settings;
 
 /// How much of each response body is traced.
@@ -71,7 +71,7 @@ impl<'t> Tracer<'t> {
         self.responded = false;
         self.sink.request(TracedRequest {
             method: "POST",
-            url: settings.secrets.scrub(settings.url.as_str()),
+            url: masked_url(&settings.url, &settings.secrets),
             headers: masked(headers, settings, true),
             body: settings.secrets.scrub(&String::from_utf8_lossy(body)),
         });
@@ -103,21 +103,23 @@ impl<'t> Tracer<'t> {
     }
 }
 
-/// Header values with secrets masked; in a request, a credential header that
-/// holds no known secret (encoded credentials) is masked whole.
+/// Header values with secrets masked. In a request every credential-like
+/// header is masked; in a response only the credential headers
+/// (`Set-Cookie`), so rate-limit headers such as `x-ratelimit-remaining-tokens`
+/// stay readable.
 fn masked(headers: &HeaderMap, settings: &Settings, request: bool) -> Map<String, Value> {
     let mut out = Map::new();
     for (name, value) in headers {
         let text = String::from_utf8_lossy(value.as_bytes());
-        let scrubbed = settings.secrets.scrub(&text);
-        let credential = request
-            && (value.is_sensitive()
-                || is_secret_name(name.as_str())
-                || name == reqwest::header::AUTHORIZATION);
-        let shown = if credential && scrubbed == text {
-            mask(&text)
+        let shown = if request || is_credential_header(name.as_str()) {
+            masked_header(
+                name.as_str(),
+                &text,
+                value.is_sensitive(),
+                &settings.secrets,
+            )
         } else {
-            scrubbed
+            settings.secrets.scrub(&text)
         };
         out.insert(name.as_str().to_owned(), Value::from(shown));
     }

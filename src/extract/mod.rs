@@ -12,16 +12,22 @@
 //!
 //! Submodules: [`paths`] (compiled paths and the default chain), [`dialect`]
 //! (compiling the paths users paste), [`errors`] (the server's own words),
-//! [`suggest`], [`surrogates`] (surrogate pairs split across events).
+//! [`suggest`], [`lenient`] (JSON with `NaN` or lone surrogates),
+//! [`surrogates`] (surrogate pairs split across events).
+//!
+//! An event that starts as JSON but cannot be read even leniently is never
+//! text: it is skipped and counted, and [`Extractor::warnings`] says so.
 
 pub mod dialect;
 mod errors;
 mod fast;
+mod lenient;
 mod paths;
 pub mod suggest;
 pub mod surrogates;
 
 pub use errors::provider_message;
+pub use lenient::parse_lenient;
 pub use paths::{CompiledPath, DEFAULT_JSON_PATH, DEFAULT_STREAM_PATH, PathError};
 
 use serde_json::Value;
@@ -30,9 +36,10 @@ use std::sync::Arc;
 
 use self::errors::top_level_error;
 use self::fast::{Found, Plan};
+use self::lenient::looks_like_json;
 use self::paths::{DEFAULT_PATHS, Selected, collect_strings};
 use self::suggest::Suggestion;
-use self::surrogates::{Joiner, parse_lenient};
+use self::surrogates::Joiner;
 use crate::decode::{Event, ResponseType};
 use crate::secrets::Secrets;
 
@@ -108,6 +115,9 @@ pub struct Extractor {
     /// How the common event is read without a `Value` ([`fast`]); `None`
     /// when a configured path is not simple.
     fast: Option<Arc<Plan>>,
+    /// Events that started as JSON and could not be read, and the first.
+    unreadable: usize,
+    first_unreadable: Option<String>,
 }
 
 #[derive(Debug)]
@@ -122,6 +132,8 @@ enum ContentPath {
 const SAMPLE_EVENTS: usize = 3;
 /// How much of each sample event is kept, in bytes.
 const SAMPLE_BYTES: usize = 1024;
+/// How much of the first unreadable event a warning quotes, in bytes.
+const UNREADABLE_QUOTE_BYTES: usize = 200;
 /// How many parsed events, and how many bytes of them, are kept for suggestions.
 const KEPT_EVENTS: usize = 64;
 const KEPT_BYTES: usize = 512 * 1024;
@@ -154,6 +166,8 @@ impl Extractor {
             reasoning_joiner: Joiner::default(),
             secrets: Secrets::default(),
             fast,
+            unreadable: 0,
+            first_unreadable: None,
         }
     }
 
@@ -206,6 +220,24 @@ impl Extractor {
         ))
     }
 
+    /// What went wrong without stopping the answer: several choices mixed
+    /// by a positional path, events that could not be read.
+    pub fn warnings(&self, response_type: ResponseType) -> Vec<String> {
+        let mut warnings: Vec<String> = self.mixed_choices(response_type).into_iter().collect();
+        if let Some(first) = &self.first_unreadable {
+            let n = self.unreadable;
+            let (events, were) = if n == 1 {
+                ("event", "was")
+            } else {
+                ("events", "were")
+            };
+            warnings.push(format!(
+                "{n} {events} of the response could not be read as JSON and {were} skipped; the first: `{first}`"
+            ));
+        }
+        warnings
+    }
+
     /// The last finish reason the server sent.
     pub fn finish_reason(&self) -> Option<&str> {
         self.finish_reason.as_deref()
@@ -249,8 +281,25 @@ impl Extractor {
         self.count(data, parsed.is_some());
         match parsed {
             Some(value) => self.json_event(&value, data),
+            None if looks_like_json(data) => self.unreadable(data),
             None => self.text_event(data),
         }
+    }
+
+    /// An event that starts as JSON and cannot be read: skipped and counted.
+    fn unreadable(&mut self, data: &str) -> Outcome {
+        self.unreadable += 1;
+        if self.first_unreadable.is_none() {
+            let quote = self
+                .secrets
+                .excerpt(data.trim(), UNREADABLE_QUOTE_BYTES, false);
+            self.first_unreadable = Some(quote);
+        }
+        tracing::debug!(
+            bytes = data.len(),
+            "skipping an event that is not valid JSON"
+        );
+        Outcome::Text(Pieces::default())
     }
 
     /// [`Self::json_event`] for an event [`fast`] can read without a `Value`,
@@ -299,6 +348,9 @@ impl Extractor {
     /// other bare JSON document is treated as an event, other text is ignored.
     fn stray(&mut self, text: &str) -> Outcome {
         let Some(value) = parse_lenient(text) else {
+            if looks_like_json(text) {
+                return self.unreadable(text);
+            }
             tracing::debug!(bytes = text.len(), "ignoring lines outside the SSE format");
             return Outcome::Text(Pieces::default());
         };

@@ -2,28 +2,14 @@
 //!
 //! Servers that slice UTF-16 strings (Node-based ones) can send `"\ud83d"` in
 //! one event and `"\udc4b"` in the next. serde_json refuses a lone surrogate
-//! escape, so [`parse_lenient`] rewrites each lone one into a marker (the
+//! escape, so [`super::lenient::parse_lenient`] rewrites each lone one into a marker (the
 //! noncharacter U+FDD0 followed by the four hex digits) and parses again;
 //! [`Joiner`] then turns markers in the extracted text back into characters:
 //! a high surrogate at the end of one piece joins a low surrogate at the start
 //! of the next, and any other lone surrogate becomes U+FFFD.
 
-use serde_json::Value;
-
 /// Marks a lone surrogate in parsed text.
 const MARKER: char = '\u{FDD0}';
-
-/// Parses JSON, accepting lone surrogate escapes (as markers).
-pub fn parse_lenient(data: &str) -> Option<Value> {
-    match serde_json::from_str(data) {
-        Ok(value) => Some(value),
-        Err(_) if data.contains("\\u") || data.contains("\\U") => {
-            let marked = rewrite_lone_surrogates(data, |unit| format!("\\ufdd0{unit:04x}"))?;
-            serde_json::from_str(&marked).ok()
-        }
-        Err(_) => None,
-    }
-}
 
 /// Rewrites lone surrogate escapes into `\ufffd` (U+FFFD); `None` when there
 /// is nothing to rewrite. For whole messages, where no later piece can
@@ -34,7 +20,10 @@ pub fn replace_lone_surrogates(data: &str) -> Option<String> {
 
 /// Rewrites each lone surrogate escape with `escape(unit)`; `None` when there
 /// is nothing to rewrite.
-fn rewrite_lone_surrogates(data: &str, escape: impl Fn(u16) -> String) -> Option<String> {
+pub(super) fn rewrite_lone_surrogates(
+    data: &str,
+    escape: impl Fn(u16) -> String,
+) -> Option<String> {
     let bytes = data.as_bytes();
     let mut out = String::with_capacity(data.len() + 16);
     let mut changed = false;
@@ -146,7 +135,9 @@ impl Joiner {
 
 #[cfg(test)]
 mod tests {
+    use super::super::lenient::parse_lenient;
     use super::*;
+    use serde_json::Value;
 
     fn text(data: &str) -> String {
         parse_lenient(data).unwrap()["t"]

@@ -211,9 +211,9 @@ fn same_with_and_without_fast_path(
         "{what}: verdict"
     );
     assert_eq!(
-        fast.mixed_choices(response_type),
-        slow.mixed_choices(response_type),
-        "{what}: mixed choices"
+        fast.warnings(response_type),
+        slow.warnings(response_type),
+        "{what}: warnings"
     );
 }
 
@@ -289,6 +289,14 @@ fn the_fast_path_changes_nothing_on_tricky_events() {
         "plain text",
         r#"{"choices":[{"delta":{"content":"a"}}"#,
         r#"{"choices":[{"delta":{"content":"after"}}]}"#,
+        r#"{"choices":[{"delta":{"content":"Hi"}}],"logprob":-Infinity}"#,
+        r#"{"choices":[{"index":0,"delta":{"content":"nan"},"logprobs":{"x":[NaN,Infinity]}}]}"#,
+        r#"{"choices":[{"delta":{"content":NaN}}]}"#,
+        r#"{"choices":[{"delta":{"content":"fin"},"finish_reason":"stop"}],"usage":{"t":Infinity}}"#,
+        r#"{"choices":[{"delta":{"content":"NaN in text"}}],"p":-Infinity}"#,
+        r#"{"choices":[{"delta":{"content":"bad"}}],"x":Infinite}"#,
+        r#"[{"choices":NaN]"#,
+        "[1] a footnote",
     ];
     let message = |d: &str| data(d);
     let error_typed = |d: &str| Event::Data {
@@ -375,4 +383,50 @@ fn the_fast_path_changes_nothing_on_the_captured_provider_responses() {
         bodies += 1;
     }
     assert!(bodies >= 50, "{bodies} bodies");
+}
+
+#[test]
+fn non_finite_numbers_are_read_and_json_that_cannot_be_read_is_never_text() {
+    let c = |p: &str| CompiledPath::compile(p).unwrap();
+    let delta = c("$.choices[0].delta.content");
+    for content in [None, Some(&delta)] {
+        for fast in [true, false] {
+            let mut x = Extractor::new(content, None);
+            if !fast {
+                x = x.without_fast_path();
+            }
+            let what = format!("{content:?}, fast {fast}");
+            let events = [
+                r#"{"choices":[{"delta":{"content":"Hi"}}],"logprob":-Infinity}"#,
+                r#"{"choices":[{"delta":{"content":" there"}}],"logprob":NaN}"#,
+                r#"{"choices":[{"delta":{"content":"lost"}}],"x":Infinite}"#,
+                r#"{"choices":[{"delta":{"content":"cut"#,
+            ];
+            let mut text = String::new();
+            for event in events {
+                match x.apply(&data(event)) {
+                    Outcome::Text(p) => text.push_str(&p.content),
+                    other => panic!("{what}: {other:?}"),
+                }
+            }
+            assert_eq!(text, "Hi there", "{what}");
+            let warnings = x.warnings(ResponseType::Sse);
+            assert_eq!(warnings.len(), 1, "{what}: {warnings:?}");
+            assert!(
+                warnings[0].starts_with("2 events of the response could not be read as JSON")
+                    && warnings[0].contains("Infinite"),
+                "{what}: {warnings:?}"
+            );
+        }
+    }
+    // Plain text is still the answer when no path is configured.
+    let mut x = Extractor::new(None, None);
+    assert_eq!(
+        x.apply(&data("[1] a footnote")),
+        Outcome::Text(Pieces {
+            content: "[1] a footnote".into(),
+            reasoning: String::new()
+        })
+    );
+    assert!(x.warnings(ResponseType::Sse).is_empty());
 }

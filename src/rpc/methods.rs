@@ -15,6 +15,7 @@ use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
 
 mod discovery;
+mod inline;
 mod params;
 mod trace;
 
@@ -24,6 +25,7 @@ use super::message::{RequestId, code, error, notification, response};
 use super::outbox::{ChunkStream, Outbox};
 use crate::engine::{ChunkKind, ChunkSink, Engine, Failure, FailureKind, TraceSink};
 
+use crate::completion::Completer;
 use crate::settings::{Catalog, Problem, Settings};
 use crate::{presets, probe};
 
@@ -31,6 +33,8 @@ use crate::{presets, probe};
 #[derive(Debug, Default)]
 pub struct Methods {
     engine: Engine,
+    /// Code completion: its cache and each document's running request.
+    completer: Completer,
     catalog: RwLock<Catalog>,
     /// The stream ids of the completions running now: one id, one stream.
     streams: Mutex<HashSet<RequestId>>,
@@ -54,6 +58,7 @@ impl Drop for StreamClaim<'_> {
 /// Requests that run as their own task.
 const TASK_METHODS: &[&str] = &[
     "llm/complete",
+    "llm/inlineCompletion",
     "llm/testConnection",
     "llm/validateSettings",
     "llm/presets",
@@ -158,7 +163,7 @@ impl Methods {
                 "cancel": "$/cancelRequest",
                 "configuration": "workspace/didChangeConfiguration",
             },
-            "configuration": {"customLlms": catalog["customLlms"], "profiles": catalog["profiles"], "problems": problems},
+            "configuration": {"customLlms": catalog["customLlms"], "profiles": catalog["profiles"], "completion": catalog["completion"], "problems": problems},
         })
     }
 
@@ -208,6 +213,7 @@ impl Methods {
     ) -> Bytes {
         match method {
             "llm/complete" => self.complete(id, params, tx, cancel).await,
+            "llm/inlineCompletion" => self.inline_completion(id, params, tx, cancel).await,
             "llm/testConnection" => self.test_connection(id, params, tx, cancel).await,
             "llm/validateSettings" => self.validate(id, params),
             "llm/presets" => response(id, &presets::listing()),
@@ -387,9 +393,13 @@ impl Methods {
 
 /// `-32602` with every problem.
 fn invalid_params(problems: &[Problem]) -> RpcError {
+    // The request's own params; any other field belongs to the settings.
+    const PARAMS: &[&str] = &[
+        "streamId", "params", "trace", "prefix", "suffix", "language", "path", "invoked",
+    ];
     let in_settings = problems
         .iter()
-        .any(|p| !p.field.starts_with("messages") && p.field != "streamId" && p.field != "params");
+        .any(|p| !p.field.starts_with("messages") && !PARAMS.contains(&p.field.as_str()));
     let kind = if in_settings {
         "invalid_settings"
     } else {

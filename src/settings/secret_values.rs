@@ -29,11 +29,7 @@ pub(super) fn collect_secrets(
             }
         }
     }
-    for (name, value) in url.query_pairs() {
-        if is_secret_name(&name) {
-            secrets.add(&value);
-        }
-    }
+    secrets.add_query_keys(url);
     let proxy = proxy.and_then(|p| Url::parse(p).ok());
     for url in std::iter::once(url).chain(proxy.as_ref()) {
         if let Some(password) = url.password() {
