@@ -12,7 +12,6 @@ use std::sync::{Mutex, RwLock};
 
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 mod discovery;
@@ -23,6 +22,7 @@ mod trace;
 use params::{Named, params_object, parse_messages, take_trace};
 
 use super::message::{RequestId, code, error, notification, response};
+use super::outbox::{ChunkStream, Outbox};
 use crate::engine::{ChunkKind, ChunkSink, Engine, Failure, FailureKind, TraceSink};
 
 use crate::completion::Completer;
@@ -82,76 +82,41 @@ fn test_hooks() -> bool {
 
 /// Sends each piece as an `llm/chunk` notification, when a stream id was given.
 ///
-/// The frame is written by hand, as serde would write
-/// `{"jsonrpc":"2.0","method":"llm/chunk","params":{"streamId","seq","text","kind"}}`:
-/// the part up to the stream id is serialised once per stream, and each chunk
-/// is one buffer of the right size (the text escaped into it), nothing else.
+/// The part of the frame up to the stream id is serialised once per stream;
+/// the outbox frames each piece (or merges pieces, see [`super::outbox`]).
 struct NotifySink {
     /// Trace frames to write before the next chunk (`"trace": true`).
     trace: Option<trace::Pending>,
-    /// `{"jsonrpc":"2.0","method":"llm/chunk","params":{"streamId":<id>,"seq":`
-    prefix: Option<Vec<u8>>,
-    seq: u64,
-    tx: mpsc::Sender<Bytes>,
+    stream: Option<ChunkStream>,
+    out: Outbox,
 }
 
 impl NotifySink {
-    fn new(
-        stream_id: Option<&Value>,
-        trace: Option<trace::Pending>,
-        tx: mpsc::Sender<Bytes>,
-    ) -> Self {
-        let prefix = stream_id.map(|id| {
+    fn new(stream_id: Option<&Value>, trace: Option<trace::Pending>, out: &Outbox) -> Self {
+        let stream = stream_id.map(|id| {
             let mut prefix =
                 br#"{"jsonrpc":"2.0","method":"llm/chunk","params":{"streamId":"#.to_vec();
             // A string or a number: serialising it cannot fail.
             serde_json::to_writer(&mut prefix, id).expect("serialisable stream id");
             prefix.extend_from_slice(br#","seq":"#);
-            prefix
+            out.chunk_stream(prefix)
         });
         NotifySink {
             trace,
-            prefix,
-            seq: 0,
-            tx,
+            stream,
+            out: out.clone(),
         }
     }
-}
-
-/// The frame of one `llm/chunk`, after `prefix`.
-fn chunk_frame(prefix: &[u8], seq: u64, kind: ChunkKind, text: &str) -> Bytes {
-    let kind = match kind {
-        ChunkKind::Content => &br#","kind":"content"}}"#[..],
-        ChunkKind::Reasoning => &br#","kind":"reasoning"}}"#[..],
-    };
-    let mut digits = itoa::Buffer::new();
-    let digits = digits.format(seq).as_bytes();
-    // Exactly the frame's size when the text needs no escapes (quotes,
-    // backslashes and control characters are rare enough for a
-    // reallocation), so the buffer becomes the `Bytes` without another one.
-    const TEXT: &[u8] = br#","text":"#;
-    let len = prefix.len() + digits.len() + TEXT.len() + text.len() + 2 + kind.len();
-    let mut frame = Vec::with_capacity(len);
-    frame.extend_from_slice(prefix);
-    frame.extend_from_slice(digits);
-    frame.extend_from_slice(TEXT);
-    // Writing a string into a Vec cannot fail.
-    serde_json::to_writer(&mut frame, text).expect("serialisable text");
-    frame.extend_from_slice(kind);
-    Bytes::from(frame)
 }
 
 impl ChunkSink for NotifySink {
     async fn chunk(&mut self, kind: ChunkKind, text: &str) {
         if let Some(pending) = &self.trace {
-            pending.flush(&self.tx).await;
+            pending.flush(&self.out);
         }
-        let Some(prefix) = &self.prefix else {
-            return;
-        };
-        let frame = chunk_frame(prefix, self.seq, kind, text);
-        self.seq += 1;
-        let _ = self.tx.send(frame).await;
+        if let Some(stream) = &mut self.stream {
+            stream.chunk(kind, text);
+        }
     }
 }
 
@@ -215,7 +180,7 @@ impl Methods {
     }
 
     /// A notification other than the lifecycle ones.
-    pub async fn notification(&self, method: &str, params: &Value, tx: &mpsc::Sender<Bytes>) {
+    pub async fn notification(&self, method: &str, params: &Value, tx: &Outbox) {
         match method {
             "workspace/didChangeConfiguration" => {
                 let config = params.get("settings").unwrap_or(&Value::Null);
@@ -227,12 +192,10 @@ impl Methods {
                         .collect();
                     let message =
                         format!("llm-sidecar: configuration problems: {}", lines.join("; "));
-                    let _ = tx
-                        .send(notification(
-                            "window/showMessage",
-                            &json!({"type": 2, "message": message}),
-                        ))
-                        .await;
+                    tx.send(notification(
+                        "window/showMessage",
+                        &json!({"type": 2, "message": message}),
+                    ));
                 }
             }
             _ => tracing::debug!(%method, "ignoring notification"),
@@ -245,7 +208,7 @@ impl Methods {
         method: &str,
         id: &Value,
         params: Value,
-        tx: &mpsc::Sender<Bytes>,
+        tx: &Outbox,
         cancel: &CancellationToken,
     ) -> Bytes {
         match method {
@@ -281,7 +244,7 @@ impl Methods {
         &self,
         id: &Value,
         params: Value,
-        tx: &mpsc::Sender<Bytes>,
+        tx: &Outbox,
         cancel: &CancellationToken,
     ) -> Bytes {
         let mut problems = Vec::new();
@@ -313,17 +276,21 @@ impl Methods {
         let mut tracer = pending.clone().map(|pending| {
             trace::TraceNotifier::new(stream_id.clone(), settings.secrets.clone(), pending)
         });
-        let mut sink = NotifySink::new(stream_id.as_ref(), pending.clone(), tx.clone());
+        let mut sink = NotifySink::new(stream_id.as_ref(), pending.clone(), tx);
         let trace_sink = tracer.as_mut().map(|t| t as &mut dyn TraceSink);
         let result = self
             .engine
             .complete_traced(&settings, &messages, &mut sink, cancel, trace_sink)
             .await;
         if let Some(pending) = &pending {
-            pending.flush(tx).await;
+            pending.flush(tx);
         }
         match result {
-            Ok(completion) => {
+            Ok(mut completion) => {
+                if let Some(stream) = &sink.stream {
+                    // Pieces merged while the client was not reading count once.
+                    completion.chunks = stream.frames();
+                }
                 tracing::info!(
                     chunks = completion.chunks,
                     chars = completion.text.len(),
@@ -378,7 +345,7 @@ impl Methods {
         &self,
         id: &Value,
         params: Value,
-        tx: &mpsc::Sender<Bytes>,
+        tx: &Outbox,
         cancel: &CancellationToken,
     ) -> Bytes {
         let mut problems = Vec::new();
@@ -410,7 +377,7 @@ impl Methods {
         let (report, failure) =
             probe::run_traced(&self.engine, &settings, &messages, cancel, trace_sink).await;
         if let Some(pending) = &pending {
-            pending.flush(tx).await;
+            pending.flush(tx);
         }
         let mut report = serde_json::to_value(&report).unwrap_or_default();
         if let Some(failure) = failure {
@@ -502,6 +469,7 @@ fn failure_error(failure: &Failure) -> RpcError {
 
 #[cfg(test)]
 mod tests {
+    use super::super::outbox::chunk_frame;
     use super::*;
 
     #[test]
@@ -527,10 +495,10 @@ mod tests {
             text: &'a str,
             kind: ChunkKind,
         }
-        let (tx, _rx) = mpsc::channel(1);
+        let out = Outbox::new();
         for id in [json!("chat-42"), json!(7), json!("q\"\\\u{1}é")] {
-            let sink = NotifySink::new(Some(&id), None, tx.clone());
-            let prefix = sink.prefix.as_deref().unwrap();
+            let sink = NotifySink::new(Some(&id), None, &out);
+            let prefix = sink.stream.as_ref().unwrap().prefix();
             for (seq, kind, text) in [
                 (0, ChunkKind::Content, "Hello"),
                 (10, ChunkKind::Reasoning, ""),
@@ -552,6 +520,6 @@ mod tests {
                 assert_eq!(chunk_frame(prefix, seq, kind, text), expected);
             }
         }
-        assert!(NotifySink::new(None, None, tx).prefix.is_none());
+        assert!(NotifySink::new(None, None, &out).stream.is_none());
     }
 }
