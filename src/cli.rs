@@ -374,10 +374,17 @@ pub async fn complete(
         in_reasoning: false,
         stop: stdout_closed.clone(),
     };
+    // The curl command shows what is sent: the key commands' output in place
+    // (masked); a failing command is reported by the completion below.
+    let resolved = match traced {
+        true => engine.with_keys(&settings, &cancel).await.ok().flatten(),
+        false => None,
+    };
+    let shown = resolved.as_ref().unwrap_or(&settings);
     let mut tracer = traced.then(|| {
         note("# the same request with curl (the token is read from $LLM_SIDECAR_TOKEN):");
-        note(trace::curl(&settings, &messages));
-        trace::StderrTrace::new(&settings)
+        note(trace::curl(shown, &messages));
+        trace::StderrTrace::new(shown)
     });
     let trace_sink = tracer
         .as_mut()

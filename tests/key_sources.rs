@@ -521,3 +521,52 @@ fn keys_from_sources_never_reach_logs_or_traces() {
     );
     assert!(sent.contains(&format!("Bearer {ENV_TOKEN}")), "{sent:?}");
 }
+
+#[test]
+fn complete_trace_shows_the_command_keys_in_the_curl_command_masked() {
+    const COMMAND_TOKEN: &str = "sk-CLI-command-token-6e2a9f";
+    const HEADER_KEY: &str = "xak-CLI-command-header-1b7d";
+    let server = MockLlm::always(MockResponse::sse(openai_sse(&["ok"])));
+    let token = Script::new(&format!("echo {COMMAND_TOKEN}"));
+    let header = Script::new(&format!("echo {HEADER_KEY}"));
+    let settings = json!({"customEngineServer": server.url("/v1/chat/completions"),
+        "customEngineResponseFormat": DELTA_PATH,
+        "customEngineTokenCommand": token.argv(),
+        "customEngineRequestFormat": {"customHeaders": {"x-api-key": {"command": header.argv()}}}});
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    std::io::Write::write_all(&mut file, settings.to_string().as_bytes()).unwrap();
+    let output = std::process::Command::new(common::sidecar::binary())
+        .args(["complete", "--trace", "--settings"])
+        .arg(file.path())
+        .arg("hi")
+        .env_remove("LLM_SIDECAR_TOKEN")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    // The curl command, continued over lines ending in `\`.
+    let start = stderr
+        .find("curl -N")
+        .unwrap_or_else(|| panic!("no curl command in {stderr}"));
+    let mut curl = String::new();
+    for line in stderr[start..].lines() {
+        curl.push_str(line);
+        curl.push('\n');
+        if !line.ends_with('\\') {
+            break;
+        }
+    }
+    assert!(curl.contains("Bearer ${LLM_SIDECAR_TOKEN}"), "{curl}");
+    assert!(curl.contains("x-api-key: "), "{curl}");
+    for secret in [COMMAND_TOKEN, HEADER_KEY] {
+        assert!(
+            !stderr.contains(secret) && !stdout.contains(secret),
+            "{secret}: {stderr}"
+        );
+    }
+    let request = server.single_request();
+    assert_eq!(request.header("x-api-key"), Some(HEADER_KEY));
+    assert_eq!(token.runs() + header.runs(), 2, "each command runs once");
+}
