@@ -14,6 +14,7 @@ pub mod client;
 pub mod decode;
 pub mod demo;
 pub mod detect;
+pub mod documents;
 pub mod engine;
 pub mod extract;
 pub mod logging;
