@@ -181,6 +181,7 @@ where
                             send(&tx, error(&id, code::INVALID_REQUEST, &message, None)).await;
                             continue;
                         }
+                        methods.arrived(&request_id, &method, &params);
                         spawn_request(&tasks, &inflight, &methods, &tx, request_id, method, params);
                     }
                     _ => {
