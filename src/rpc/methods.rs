@@ -270,7 +270,7 @@ impl Methods {
             "llm/presets" => response(id, &presets::listing()),
             "llm/detect" => self.detect(id, params, cancel).await,
             "llm/models" => self.models(id, params, cancel).await,
-            lsp::INLINE_COMPLETION => self.inline_completion(id, params, cancel).await,
+            lsp::INLINE_COMPLETION => self.lsp_inline_completion(id, params, cancel).await,
             PANIC_METHOD if test_hooks() => panic!("panic requested through {PANIC_METHOD}"),
             _ => error(
                 id,

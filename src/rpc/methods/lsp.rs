@@ -363,7 +363,7 @@ fn invalid_params(field: &str, message: String) -> RpcError {
 impl super::Methods {
     /// `textDocument/inlineCompletion`: the completion at the position the
     /// request saw when it arrived, as `{items: [{insertText, range}]}`.
-    pub(super) async fn inline_completion(
+    pub(super) async fn lsp_inline_completion(
         &self,
         id: &Value,
         params: Value,
