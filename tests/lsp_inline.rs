@@ -256,16 +256,18 @@ fn bad_positions_get_32602_naming_the_problem() {
     for sidecar in [&mut utf16, &mut utf8] {
         open(sidecar, URI, 1, "a😀b\n中\n");
     }
-    let cases: [(&mut Sidecar, &str, u32, u32, &str); 7] = [
-        (&mut utf16, URI, 0, 2, "splits the surrogate pair of U+1F600"),
-        (&mut utf8, URI, 0, 3, "falls inside the UTF-8 sequence of U+1F600"),
-        (&mut utf8, URI, 1, 1, "falls inside the UTF-8 sequence of U+4E2D"),
-        (&mut utf16, URI, 0, 5, "character 5 is past the end of line 0, which is 4 utf-16 unit(s) long"),
-        (&mut utf8, URI, 1, 4, "character 4 is past the end of line 1, which is 3 utf-8 unit(s) long"),
-        (&mut utf16, URI, 3, 0, "line 3 is past the end of the document, which has 3 line(s)"),
-        (&mut utf16, "file:///never-opened.rs", 0, 0, "document file:///never-opened.rs is not open"),
+    // (UTF-8 sidecar?, uri, line, character, what the error must say)
+    let cases = [
+        (false, URI, 0, 2, "splits the surrogate pair of U+1F600"),
+        (true, URI, 0, 3, "falls inside the UTF-8 sequence of U+1F600"),
+        (true, URI, 1, 1, "falls inside the UTF-8 sequence of U+4E2D"),
+        (false, URI, 0, 5, "character 5 is past the end of line 0, which is 4 utf-16 unit(s) long"),
+        (true, URI, 1, 4, "character 4 is past the end of line 1, which is 3 utf-8 unit(s) long"),
+        (false, URI, 3, 0, "line 3 is past the end of the document, which has 3 line(s)"),
+        (false, "file:///never-opened.rs", 0, 0, "document file:///never-opened.rs is not open"),
     ];
-    for (sidecar, uri, line, character, expected) in cases {
+    for (in_utf8, uri, line, character, expected) in cases {
+        let sidecar = if in_utf8 { &mut utf8 } else { &mut utf16 };
         let reply = inline(sidecar, uri, line, character);
         let data = reply.expect_error(INVALID_PARAMS, "invalid_params");
         let message = reply.error()["message"].as_str().unwrap();
