@@ -194,6 +194,19 @@ impl Sidecar {
         }
     }
 
+    /// On-CPU µs of every thread of the sidecar so far.
+    fn cpu_us(&self) -> f64 {
+        let Ok(dir) = std::fs::read_dir(format!("/proc/{}/task", self.child.id())) else {
+            return f64::NAN;
+        };
+        dir.filter_map(|t| {
+            let s = std::fs::read_to_string(t.ok()?.path().join("schedstat")).ok()?;
+            s.split_whitespace().next()?.parse::<f64>().ok()
+        })
+        .sum::<f64>()
+            / 1e3
+    }
+
     fn rss_mib(&self, field: &str) -> f64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .unwrap_or_default();
@@ -286,7 +299,11 @@ fn latency(url: &str, held: &Held, address: std::net::SocketAddr) -> Result<(), 
     let mut round_trips = Vec::new();
     let mut added = Vec::new();
     let mut server = Vec::new();
+    let mut cpu_before = f64::NAN;
     for i in 0..WARM_UP + COMPLETIONS {
+        if i == WARM_UP {
+            cpu_before = sidecar.cpu_us();
+        }
         let line = rng.u32(0..LINES as u32);
         let params = json!({
             "textDocument": {"uri": uri},
@@ -308,6 +325,8 @@ fn latency(url: &str, held: &Held, address: std::net::SocketAddr) -> Result<(), 
         }
     }
 
+    let cpu_per_completion = (sidecar.cpu_us() - cpu_before) / COMPLETIONS as f64;
+
     // The HTTP-only floor, with a body of the size the sidecar sent.
     let mut stream = BufReader::new(TcpStream::connect(address).unwrap());
     stream.get_ref().set_nodelay(true).unwrap();
@@ -326,7 +345,14 @@ fn latency(url: &str, held: &Held, address: std::net::SocketAddr) -> Result<(), 
     summary("server's own time", server);
     summary("added by the sidecar (round trip − server)", added);
     summary("HTTP-only floor (bench → server, same body)", floor);
+    println!("  the sidecar's CPU (all threads) per completion: {cpu_per_completion:.0} µs");
     println!("  {EDITS} didChange applied in {edits_ms:.1} ms (written, then a request answered after them)");
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!(
+        "  load average during the run: {} ({} cores)",
+        load.split_whitespace().take(3).collect::<Vec<_>>().join(" "),
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
     Ok(())
 }
 

@@ -7,6 +7,7 @@
 
 mod common;
 
+use common::schema::assert_matches_methods_schema;
 use common::*;
 use serde_json::{Value, json};
 
@@ -57,15 +58,15 @@ fn start(mock: &MockLlm, encodings: Option<&[&str]>) -> (Sidecar, Value) {
         }),
     );
     let result = sidecar.wait_response(&id, WAIT).result().clone();
+    assert_matches_methods_schema("lspCapabilities", &result["capabilities"]);
     sidecar.notify("initialized", json!({}));
     (sidecar, result)
 }
 
 fn open(sidecar: &mut Sidecar, uri: &str, version: i64, text: &str) {
-    sidecar.notify(
-        "textDocument/didOpen",
-        json!({"textDocument": {"uri": uri, "languageId": "rust", "version": version, "text": text}}),
-    );
+    let params = json!({"textDocument": {"uri": uri, "languageId": "rust", "version": version, "text": text}});
+    assert_matches_methods_schema("lspDidOpenParams", &params);
+    sidecar.notify("textDocument/didOpen", params);
 }
 
 fn range(l0: u32, c0: u32, l1: u32, c1: u32) -> Value {
@@ -73,10 +74,9 @@ fn range(l0: u32, c0: u32, l1: u32, c1: u32) -> Value {
 }
 
 fn change(sidecar: &mut Sidecar, uri: &str, version: i64, changes: Value) {
-    sidecar.notify(
-        "textDocument/didChange",
-        json!({"textDocument": {"uri": uri, "version": version}, "contentChanges": changes}),
-    );
+    let params = json!({"textDocument": {"uri": uri, "version": version}, "contentChanges": changes});
+    assert_matches_methods_schema("lspDidChangeParams", &params);
+    sidecar.notify("textDocument/didChange", params);
 }
 
 fn edit(range: Value, text: &str) -> Value {
@@ -92,11 +92,14 @@ fn inline_params(uri: &str, line: u32, character: u32) -> Value {
 }
 
 fn inline(sidecar: &mut Sidecar, uri: &str, line: u32, character: u32) -> Reply {
-    let id = sidecar.request(
-        "textDocument/inlineCompletion",
-        inline_params(uri, line, character),
-    );
-    sidecar.wait_response(&id, WAIT)
+    let params = inline_params(uri, line, character);
+    assert_matches_methods_schema("lspInlineCompletionParams", &params);
+    let id = sidecar.request("textDocument/inlineCompletion", params);
+    let reply = sidecar.wait_response(&id, WAIT);
+    if let Some(result) = reply.response.get("result") {
+        assert_matches_methods_schema("lspInlineCompletionResult", result);
+    }
+    reply
 }
 
 /// The (prompt, suffix) of the mock's request `index`.
@@ -424,6 +427,7 @@ fn copilot_extras_and_the_selected_completion_are_understood() {
         }),
     );
     let reply = sidecar.wait_response(&id, WAIT);
+    assert_matches_methods_schema("lspInlineCompletionResult", reply.result());
     assert_eq!(sent(&mock, 0), ("let v = println".to_owned(), "\n".to_owned()));
     assert_eq!(
         reply.result()["items"],
