@@ -3,6 +3,7 @@
 //! validation and, with `--connect`, a test connection, in words a person
 //! reads).
 
+pub mod fim;
 mod trace;
 
 use std::io::{ErrorKind, Write};

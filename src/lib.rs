@@ -11,6 +11,7 @@
 
 pub mod cli;
 pub mod client;
+pub mod completion;
 pub mod decode;
 pub mod demo;
 pub mod detect;

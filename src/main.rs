@@ -39,8 +39,25 @@ enum Command {
         /// 16 KiB of the body; secrets masked) and a curl command repeating it.
         #[arg(long)]
         trace: bool,
-        /// The user's prompt.
-        prompt: String,
+        /// Code completion (fill in the middle) instead of chat: the text
+        /// around the cursor comes from --prefix-file/--suffix-file or --at.
+        #[arg(long, requires = "cursor")]
+        fim: bool,
+        /// With --fim: a file holding the text before the cursor.
+        #[arg(long, value_name = "FILE", group = "cursor", requires = "fim")]
+        prefix_file: Option<PathBuf>,
+        /// With --fim: a file holding the text after the cursor.
+        #[arg(long, value_name = "FILE", requires = "prefix_file")]
+        suffix_file: Option<PathBuf>,
+        /// With --fim: complete in FILE at LINE and COL (both from 1).
+        #[arg(long, value_name = "FILE:LINE:COL", group = "cursor", requires = "fim")]
+        at: Option<String>,
+        /// With --fim: the language id (default: from the file's extension with --at).
+        #[arg(long, requires = "fim")]
+        language: Option<String>,
+        /// The user's prompt (not with --fim).
+        #[arg(required_unless_present = "fim", conflicts_with = "fim")]
+        prompt: Option<String>,
     },
     /// Validate a settings file and explain every problem; with --connect,
     /// also send a test completion through the same path as chat.
@@ -110,12 +127,50 @@ fn main() -> ExitCode {
             system,
             token,
             trace,
+            fim: true,
+            prefix_file,
+            suffix_file,
+            at,
+            language,
+            ..
+        } => {
+            let cursor = match (prefix_file, at) {
+                (Some(prefix), _) => Ok(cli::fim::Cursor::Files {
+                    prefix,
+                    suffix: suffix_file,
+                }),
+                (None, Some(at)) => cli::fim::Cursor::parse_at(&at),
+                (None, None) => Err("--fim needs --prefix-file or --at".to_owned()),
+            };
+            if system.is_some() {
+                tracing::warn!("--system is not used by --fim");
+            }
+            match cursor {
+                Ok(cursor) => ExitCode::from(runtime.block_on(cli::fim::complete(
+                    &settings,
+                    token.as_deref(),
+                    &cursor,
+                    language.as_deref(),
+                    trace,
+                ))),
+                Err(message) => {
+                    eprintln!("error: {message}");
+                    ExitCode::from(cli::exit::BAD_SETTINGS)
+                }
+            }
+        }
+        Command::Complete {
+            settings,
+            system,
+            token,
+            trace,
             prompt,
+            ..
         } => ExitCode::from(runtime.block_on(cli::complete(
             &settings,
             token.as_deref(),
             system.as_deref(),
-            &prompt,
+            prompt.as_deref().unwrap_or_default(),
             trace,
         ))),
         Command::Check {

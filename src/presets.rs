@@ -43,11 +43,17 @@ pub struct Preset {
 }
 
 impl Preset {
+    /// True for a code completion preset (its settings carry `fim`).
+    pub fn is_completion(&self) -> bool {
+        self.settings.get("fim").is_some()
+    }
+
     /// The preset as `llm/presets` lists it:
-    /// `{name, aliases, description, urlHint?, docs, settings}`.
+    /// `{name, aliases, description, use: "chat"|"completion", urlHint?, docs, settings}`.
     pub fn to_json(&self) -> Value {
         let mut entry = json!({
             "name": self.name,
+            "use": if self.is_completion() { "completion" } else { "chat" },
             "aliases": self.aliases,
             "description": self.description,
             "docs": self.docs,
@@ -334,6 +340,78 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
                 "customEngineRequestFormat": {"customFields": {"model": "local-model", "stream": true}},
             }),
         },
+        // Code completion (fill in the middle). Each answers with one JSON body: only the
+        // final text is used, so streaming would add nothing.
+        Preset {
+            name: "ollama-fim",
+            aliases: &[],
+            description: "Code completion with Ollama /api/generate: prefix and suffix in `prompt`/`suffix` (the model's template must use .Suffix); with fim.template, a raw prompt",
+            url_hint: None,
+            docs: "https://github.com/ollama/ollama/blob/main/docs/api.md#generate-a-completion",
+            settings: json!({
+                "customEngineServer": "http://localhost:11434/api/generate",
+                "customEngineResponseType": "JSON",
+                "customEngineResponseFormat": "$.response",
+                "customEngineRequestFormat": {"customFields": {"model": "qwen2.5-coder:1.5b-base", "stream": false}},
+                "fim": {},
+            }),
+        },
+        Preset {
+            name: "llama.cpp-infill",
+            aliases: &["llamacpp-infill", "llama-infill"],
+            description: "Code completion with llama.cpp's /infill (input_prefix/input_suffix; the server applies the model's FIM tokens)",
+            url_hint: None,
+            docs: "https://github.com/ggml-org/llama.cpp/blob/master/tools/server/README.md",
+            settings: json!({
+                "customEngineServer": "http://localhost:8080/infill",
+                "customEngineResponseType": "JSON",
+                "customEngineResponseFormat": "$.content",
+                "customEngineRequestFormat": {"customFields": {"stream": false, "cache_prompt": true}},
+                "fim": {},
+            }),
+        },
+        Preset {
+            name: "codestral-fim",
+            aliases: &["mistral-fim"],
+            description: "Code completion with Mistral's Codestral /v1/fim/completions (prompt and suffix)",
+            url_hint: None,
+            docs: "https://docs.mistral.ai/api/#tag/fim",
+            settings: json!({
+                "customEngineServer": "https://codestral.mistral.ai/v1/fim/completions",
+                "customEngineResponseType": "JSON",
+                "customEngineResponseFormat": "$.choices[0].message.content",
+                "customEngineRequestFormat": {"customFields": {"model": "codestral-latest", "stream": false}},
+                "fim": {},
+            }),
+        },
+        Preset {
+            name: "deepseek-fim",
+            aliases: &[],
+            description: "Code completion with DeepSeek's beta FIM completions (prompt and suffix)",
+            url_hint: None,
+            docs: "https://api-docs.deepseek.com/guides/fim_completion",
+            settings: json!({
+                "customEngineServer": "https://api.deepseek.com/beta/completions",
+                "customEngineResponseType": "JSON",
+                "customEngineResponseFormat": "$.choices[0].text",
+                "customEngineRequestFormat": {"customFields": {"model": "deepseek-chat", "stream": false}},
+                "fim": {},
+            }),
+        },
+        Preset {
+            name: "openai-completions",
+            aliases: &[],
+            description: "Code completion with any OpenAI-style /v1/completions server (llama.cpp, vLLM, LM Studio) and a FIM template (qwen unless fim.template says otherwise)",
+            url_hint: None,
+            docs: "https://platform.openai.com/docs/api-reference/completions/create",
+            settings: json!({
+                "customEngineServer": "http://localhost:8080/v1/completions",
+                "customEngineResponseType": "JSON",
+                "customEngineResponseFormat": "$.choices[0].text",
+                "customEngineRequestFormat": {"customFields": {"model": "local-model", "stream": false}},
+                "fim": {"template": "qwen"},
+            }),
+        },
     ]
 });
 
@@ -353,6 +431,7 @@ mod tests {
         "customEngineRequestFormat",
         "tokenHeader",
         "systemField",
+        "fim",
     ];
 
     fn settings(preset: &Preset) -> &serde_json::Map<String, Value> {
@@ -408,8 +487,27 @@ mod tests {
     }
 
     #[test]
-    fn every_preset_streams_and_names_a_model() {
-        for preset in all() {
+    fn every_completion_preset_answers_in_one_json_body() {
+        let completion: Vec<_> = all().iter().filter(|p| p.is_completion()).collect();
+        assert_eq!(completion.len(), 5);
+        for preset in completion {
+            let fields = &preset.settings["customEngineRequestFormat"]["customFields"];
+            assert_eq!(fields["stream"], json!(false), "{}: stream", preset.name);
+            assert_eq!(preset.settings["customEngineResponseType"], "JSON");
+            let settings = crate::settings::Settings::from_json(&json!({"preset": preset.name}))
+                .unwrap_or_else(|p| panic!("{}: {p:?}", preset.name));
+            assert_ne!(
+                settings.fim.mode,
+                crate::settings::fim::FimMode::Chat,
+                "{}",
+                preset.name
+            );
+        }
+    }
+
+    #[test]
+    fn every_chat_preset_streams_and_names_a_model() {
+        for preset in all().iter().filter(|p| !p.is_completion()) {
             let fields = &preset.settings["customEngineRequestFormat"]["customFields"];
             assert_eq!(fields["stream"], json!(true), "{}: stream", preset.name);
             assert!(

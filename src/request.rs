@@ -55,6 +55,20 @@ pub struct BodySpec {
 
 /// The placeholder of AutoDev's `fields` template.
 pub const CONTENT_PLACEHOLDER: &str = "$content";
+/// Code completion's placeholders: the text before and after the cursor, the
+/// prompt a FIM template renders from them, the document's language and path.
+pub const PREFIX_PLACEHOLDER: &str = "$prefix";
+pub const SUFFIX_PLACEHOLDER: &str = "$suffix";
+pub const FIM_PROMPT_PLACEHOLDER: &str = "$fimPrompt";
+pub const LANGUAGE_PLACEHOLDER: &str = "$language";
+pub const PATH_PLACEHOLDER: &str = "$path";
+/// The placeholders that carry the text of a request (one of them must be in `fields`).
+const TEXT_PLACEHOLDERS: &[&str] = &[
+    CONTENT_PLACEHOLDER,
+    PREFIX_PLACEHOLDER,
+    SUFFIX_PLACEHOLDER,
+    FIM_PROMPT_PLACEHOLDER,
+];
 
 impl Role {
     pub fn as_str(self) -> &'static str {
@@ -112,25 +126,44 @@ fn fill_template(template: &Map<String, Value>, messages: &[Message]) -> Map<Str
         .last()
         .map(|m| m.content.as_str())
         .unwrap_or_default();
-    fn fill(value: &mut Value, text: &str) {
+    fill_placeholders(template, &[(CONTENT_PLACEHOLDER, last)])
+}
+
+/// The template with every string value exactly equal to one of the
+/// placeholders, at any depth, replaced by its text.
+pub fn fill_placeholders(
+    template: &Map<String, Value>,
+    values: &[(&str, &str)],
+) -> Map<String, Value> {
+    fn fill(value: &mut Value, values: &[(&str, &str)]) {
         match value {
-            Value::String(s) if s == CONTENT_PLACEHOLDER => *value = Value::from(text),
-            Value::Object(map) => map.values_mut().for_each(|v| fill(v, text)),
-            Value::Array(items) => items.iter_mut().for_each(|v| fill(v, text)),
+            Value::String(s) => {
+                if let Some((_, text)) = values.iter().find(|(name, _)| name == s) {
+                    *value = Value::from(*text);
+                }
+            }
+            Value::Object(map) => map.values_mut().for_each(|v| fill(v, values)),
+            Value::Array(items) => items.iter_mut().for_each(|v| fill(v, values)),
             _ => {}
         }
     }
     let mut body = template.clone();
-    body.values_mut().for_each(|v| fill(v, last));
+    body.values_mut().for_each(|v| fill(v, values));
     body
 }
 
-/// True when `value` is, or holds at any depth, the `"$content"` placeholder.
+/// True when `value` is, or holds at any depth, a placeholder that carries
+/// the request's text (`$content`, or completion's `$prefix`, `$suffix`, `$fimPrompt`).
 pub fn holds_placeholder(value: &Value) -> bool {
+    TEXT_PLACEHOLDERS.iter().any(|p| holds(value, p))
+}
+
+/// True when `value` is, or holds at any depth, the string `placeholder`.
+pub fn holds(value: &Value, placeholder: &str) -> bool {
     match value {
-        Value::String(s) => s == CONTENT_PLACEHOLDER,
-        Value::Object(map) => map.values().any(holds_placeholder),
-        Value::Array(items) => items.iter().any(holds_placeholder),
+        Value::String(s) => s == placeholder,
+        Value::Object(map) => map.values().any(|v| holds(v, placeholder)),
+        Value::Array(items) => items.iter().any(|v| holds(v, placeholder)),
         _ => false,
     }
 }

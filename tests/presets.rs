@@ -646,6 +646,15 @@ const REQUIRED: &[&str] = &[
     "anthropic",
 ];
 
+/// Every code completion preset issue 18 asks for.
+const REQUIRED_COMPLETION: &[&str] = &[
+    "ollama-fim",
+    "llama.cpp-infill",
+    "codestral-fim",
+    "deepseek-fim",
+    "openai-completions",
+];
+
 /// The settings keys a preset may set.
 const PRESET_KEYS: &[&str] = &[
     "customEngineServer",
@@ -655,6 +664,7 @@ const PRESET_KEYS: &[&str] = &[
     "customEngineRequestFormat",
     "tokenHeader",
     "systemField",
+    "fim",
 ];
 
 fn check_listing(result: &Value) {
@@ -667,7 +677,7 @@ fn check_listing(result: &Value) {
         entries.len(),
         "every entry has a name: {result}"
     );
-    for required in REQUIRED {
+    for required in REQUIRED.iter().chain(REQUIRED_COMPLETION) {
         assert!(names.contains(required), "{required} is listed: {names:?}");
     }
     for entry in entries {
@@ -690,8 +700,20 @@ fn check_listing(result: &Value) {
             "{name}: path"
         );
         let fields = &settings["customEngineRequestFormat"]["customFields"];
-        assert_eq!(fields["stream"], json!(true), "{name}: streams");
-        assert!(fields["model"].is_string(), "{name}: default model");
+        let completion = REQUIRED_COMPLETION.contains(&name.as_str().unwrap_or_default());
+        assert_eq!(
+            entry["use"],
+            json!(if completion { "completion" } else { "chat" }),
+            "{name}: use"
+        );
+        if completion {
+            // One JSON answer: only the final text is used.
+            assert_eq!(fields["stream"], json!(false), "{name}: one answer");
+            assert!(settings["fim"].is_object(), "{name}: fim");
+        } else {
+            assert_eq!(fields["stream"], json!(true), "{name}: streams");
+            assert!(fields["model"].is_string(), "{name}: default model");
+        }
         let has_hint = entry.get("urlHint").is_some_and(Value::is_string);
         assert_eq!(
             settings.contains_key("customEngineServer"),

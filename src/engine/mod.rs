@@ -170,6 +170,22 @@ impl Engine {
         cancel: &CancellationToken,
         trace: Option<&mut dyn TraceSink>,
     ) -> Result<Completion, Failure> {
+        let body = Bytes::from(request::body(&settings.body, messages));
+        self.complete_body(settings, body, sink, cancel, trace)
+            .await
+    }
+
+    /// [`Engine::complete_traced`] for a body built by the caller (code
+    /// completion builds its own from the prefix and suffix): the same send,
+    /// read, time limits, retries, cancellation, decoding and extraction.
+    pub async fn complete_body<S: ChunkSink>(
+        &self,
+        settings: &Settings,
+        body: Bytes,
+        sink: &mut S,
+        cancel: &CancellationToken,
+        trace: Option<&mut dyn TraceSink>,
+    ) -> Result<Completion, Failure> {
         let mut tracer = trace.map(Tracer::new);
         let started = Instant::now();
         let deadline = settings
@@ -192,7 +208,6 @@ impl Engine {
                     problems: vec![Problem::new(e.field(), e.to_string())],
                 })
             })?;
-        let body = Bytes::from(request::body(&settings.body, messages));
         let headers = request::headers(settings);
         tracing::debug!(url = %settings.display_url(), bytes = body.len(), "sending completion request");
 

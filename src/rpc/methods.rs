@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 mod discovery;
+mod inline;
 mod lsp;
 mod params;
 mod trace;
@@ -25,6 +26,7 @@ use params::{Named, params_object, parse_messages, take_trace};
 use super::message::{RequestId, code, error, notification, response};
 use crate::engine::{ChunkKind, ChunkSink, Engine, Failure, FailureKind, TraceSink};
 
+use crate::completion::Completer;
 use crate::settings::{Catalog, Problem, Settings};
 use crate::{presets, probe};
 
@@ -32,6 +34,8 @@ use crate::{presets, probe};
 #[derive(Debug, Default)]
 pub struct Methods {
     engine: Engine,
+    /// Code completion: its cache and each document's running request.
+    completer: Completer,
     catalog: RwLock<Catalog>,
     /// The stream ids of the completions running now: one id, one stream.
     streams: Mutex<HashSet<RequestId>>,
@@ -57,6 +61,7 @@ impl Drop for StreamClaim<'_> {
 /// Requests that run as their own task.
 const TASK_METHODS: &[&str] = &[
     "llm/complete",
+    "llm/inlineCompletion",
     "llm/testConnection",
     "llm/validateSettings",
     "llm/presets",
@@ -198,7 +203,7 @@ impl Methods {
                 "cancel": "$/cancelRequest",
                 "configuration": "workspace/didChangeConfiguration",
             },
-            "configuration": {"customLlms": catalog["customLlms"], "profiles": catalog["profiles"], "problems": problems},
+            "configuration": {"customLlms": catalog["customLlms"], "profiles": catalog["profiles"], "completion": catalog["completion"], "problems": problems},
         });
         if let (Value::Object(caps), Value::Object(lsp)) =
             (&mut result["capabilities"], self.lsp.initialize(params))
@@ -265,6 +270,7 @@ impl Methods {
     ) -> Bytes {
         match method {
             "llm/complete" => self.complete(id, params, tx, cancel).await,
+            "llm/inlineCompletion" => self.inline_completion(id, params, tx, cancel).await,
             "llm/testConnection" => self.test_connection(id, params, tx, cancel).await,
             "llm/validateSettings" => self.validate(id, params),
             "llm/presets" => response(id, &presets::listing()),
@@ -441,9 +447,13 @@ impl Methods {
 
 /// `-32602` with every problem.
 fn invalid_params(problems: &[Problem]) -> RpcError {
+    // The request's own params; any other field belongs to the settings.
+    const PARAMS: &[&str] = &[
+        "streamId", "params", "trace", "prefix", "suffix", "language", "path", "invoked",
+    ];
     let in_settings = problems
         .iter()
-        .any(|p| !p.field.starts_with("messages") && p.field != "streamId" && p.field != "params");
+        .any(|p| !p.field.starts_with("messages") && !PARAMS.contains(&p.field.as_str()));
     let kind = if in_settings {
         "invalid_settings"
     } else {

@@ -18,6 +18,8 @@ use crate::presets;
 pub struct Catalog {
     custom_llms: Vec<Map<String, Value>>,
     profiles: Map<String, Value>,
+    /// The configured `completion`: settings, `{"llm": name}` or `{"profile": name}`.
+    completion: Option<Value>,
 }
 
 /// What one request names.
@@ -31,6 +33,10 @@ pub struct Selection<'a> {
 
 /// The key that names a preset.
 pub const PRESET: &str = "preset";
+/// The `modelType` of the entry code completion uses.
+pub const COMPLETION_TYPE: &str = "Completion";
+/// The `modelType` of the entry a chat request without a selection uses.
+pub const DEFAULT_TYPE: &str = "Default";
 
 impl Catalog {
     /// Replaces what `config` names (`customLlms`, `profiles`); returns the
@@ -97,6 +103,15 @@ impl Catalog {
                 Some(_) => problems.push(Problem::new("customLlms", "must be an array of entries")),
             }
         }
+        match config.get("completion") {
+            None => {}
+            Some(Value::Null) => self.completion = None,
+            Some(value @ Value::Object(_)) => self.completion = Some(value.clone()),
+            Some(_) => problems.push(Problem::new(
+                "completion",
+                "must be an object: code completion settings, {\"llm\": \"<customLlms name>\"} or {\"profile\": \"<name>\"}",
+            )),
+        }
         match config.get("profiles") {
             None => {}
             Some(Value::Object(profiles)) => self.profiles = profiles.clone(),
@@ -109,7 +124,57 @@ impl Catalog {
         if config.contains_key("customLlms") {
             problems.extend(self.check_entries());
         }
+        if config.contains_key("completion") && self.completion.is_some() {
+            problems.extend(
+                self.resolve_configured_completion()
+                    .err()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|p| Problem::new(format!("completion.{}", p.field), p.message)),
+            );
+        }
         problems
+    }
+
+    /// The validated settings of one code completion: the request's own
+    /// selection; else the `customLlms` entry whose `modelType` is
+    /// `Completion`; else the configured `completion`.
+    pub fn resolve_completion(&self, selection: Selection<'_>) -> Result<Settings, Vec<Problem>> {
+        let named = selection.settings.is_some_and(|s| !s.is_null())
+            || selection.llm.is_some()
+            || selection.model_type.is_some()
+            || selection.profile.is_some();
+        if named {
+            return self.resolve(selection);
+        }
+        if self.entry_of_type(COMPLETION_TYPE).is_some() {
+            return self.resolve(Selection {
+                model_type: Some(COMPLETION_TYPE),
+                ..Selection::default()
+            });
+        }
+        self.resolve_configured_completion()
+    }
+
+    /// The configured `completion` resolved; a problem saying how to configure one without it.
+    fn resolve_configured_completion(&self) -> Result<Settings, Vec<Problem>> {
+        let Some(completion) = &self.completion else {
+            return Err(vec![Problem::new(
+                "settings",
+                "no code completion settings are configured: give `settings` (e.g. {\"preset\": \"ollama-fim\"}) or name one with `llm`, `modelType` or `profile`; or configure them once, as a customLlms entry with \"modelType\": \"Completion\", or as `completion` (settings, {\"llm\": \"<customLlms name>\"} or {\"profile\": \"<name>\"}) in initializationOptions or workspace/didChangeConfiguration",
+            )]);
+        };
+        // `{"llm": name}` / `{"profile": name}`, with any other keys layered over it.
+        let mut rest = completion.as_object().cloned().unwrap_or_default();
+        let llm = rest.remove("llm");
+        let profile = rest.remove("profile");
+        let rest = (!rest.is_empty()).then_some(Value::Object(rest));
+        self.resolve(Selection {
+            settings: rest.as_ref(),
+            llm: llm.as_ref().and_then(Value::as_str),
+            profile: profile.as_ref().and_then(Value::as_str),
+            model_type: None,
+        })
     }
 
     /// Every problem of every entry, found now rather than when a request
@@ -143,7 +208,7 @@ impl Catalog {
             .iter()
             .map(|e| json!({"name": e.get("name"), "modelType": e.get("modelType").cloned().unwrap_or(Value::from("Others"))}))
             .collect();
-        json!({"customLlms": llms, "profiles": self.profiles.keys().collect::<Vec<_>>()})
+        json!({"customLlms": llms, "profiles": self.profiles.keys().collect::<Vec<_>>(), "completion": self.completion.is_some()})
     }
 
     /// The validated settings for one request.
@@ -177,6 +242,13 @@ impl Catalog {
                     ),
                 )
             })),
+            // As in AutoDev: with customLlms configured, a request that names
+            // nothing uses the entry whose modelType is Default.
+            (None, None)
+                if selection.settings.is_none_or(Value::is_null) && selection.profile.is_none() =>
+            {
+                self.entry_of_type(DEFAULT_TYPE).map(Ok)
+            }
             (None, None) => None,
         };
         match entry {
@@ -452,6 +524,40 @@ mod tests {
             })
             .unwrap_err();
         assert_eq!(p[0].field, "customEngineServer");
+    }
+
+    #[test]
+    fn completion_uses_the_selection_then_the_completion_entry_then_the_configuration() {
+        let mut c = catalog();
+        let p = c.resolve_completion(Selection::default()).unwrap_err();
+        assert_eq!(p[0].field, "settings");
+        assert!(p[0].message.contains("modelType"), "{}", p[0].message);
+        let problems =
+            c.update(&json!({"completion": {"profile": "work", "fim": {"template": "qwen"}}}));
+        assert!(problems.is_empty(), "{problems:?}");
+        let s = c.resolve_completion(Selection::default()).unwrap();
+        assert_eq!(s.url.as_str(), "http://work/");
+        assert!(s.fim.template.is_some());
+        let problems = c.update(&json!({"customLlms": [
+            {"name": "Chat", "url": "http://chat/v1/chat/completions", "modelType": "Default"},
+            {"name": "Coder", "url": "http://coder/v1/completions", "modelType": "Completion", "fim": {"template": "deepseek"}}
+        ]}));
+        assert!(problems.is_empty(), "{problems:?}");
+        let s = c.resolve_completion(Selection::default()).unwrap();
+        assert_eq!(s.url.as_str(), "http://coder/v1/completions");
+        let s = c
+            .resolve_completion(Selection {
+                llm: Some("Chat"),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(s.fim.mode, crate::settings::fim::FimMode::Chat);
+        // Chat without a selection: the Default entry.
+        let s = c.resolve(Selection::default()).unwrap();
+        assert_eq!(s.url.as_str(), "http://chat/v1/chat/completions");
+        // A broken configured completion is reported when it is configured.
+        let problems = c.update(&json!({"completion": {"llm": "Nope"}}));
+        assert_eq!(problems[0].field, "completion.llm", "{problems:?}");
     }
 
     #[test]

@@ -72,6 +72,7 @@ impl Settings {
                 Proxy::Url(url) => Value::from(self.secrets.scrub(url)),
             },
             CA_CERTIFICATES: self.network.ca_certificates.as_ref().map(|p| p.display().to_string()),
+            fim::FIM: self.fim.describe(),
         })
     }
 }

@@ -321,6 +321,10 @@ pub fn merge(base: &mut Map<String, Value>, over: Map<String, Value>) {
             (REQUEST_FORMAT, Some(Value::Object(base_format)), Value::Object(over_format)) => {
                 merge_request_format(base_format, over_format);
             }
+            // `fim` merges key by key, so a preset's mode stays under a user's template.
+            (super::fim::FIM, Some(Value::Object(base_fim)), Value::Object(over_fim)) => {
+                base_fim.extend(over_fim);
+            }
             (_, _, value) => {
                 base.insert(key, value);
             }

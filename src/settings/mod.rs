@@ -13,6 +13,7 @@
 pub mod catalog;
 mod cross_checks;
 pub mod describe;
+pub mod fim;
 pub mod forms;
 pub mod request_format;
 pub mod schema;
@@ -69,6 +70,8 @@ pub struct Settings {
     pub network: NetworkConfig,
     /// Values to keep out of logs and errors.
     pub secrets: Secrets,
+    /// Code completion: the `fim` object, with its mode settled.
+    pub fim: fim::FimSettings,
     /// Settings that work but probably not as meant (`llm/validateSettings`
     /// lists them beside the problems).
     pub warnings: Vec<Problem>,
@@ -214,6 +217,7 @@ const KNOWN_KEYS: &[&str] = &[
     SYSTEM_FIELD,
     AUTH_TYPE,
     catalog::PRESET,
+    fim::FIM,
     "model",
 ];
 
@@ -259,6 +263,7 @@ impl Settings {
         body.system_field =
             optional_string(map, SYSTEM_FIELD, &mut problems).filter(|f| !f.trim().is_empty());
         cross_checks::check_system_field(&body, &mut problems);
+        let fim = fim::parse_fim(map.get(fim::FIM), url.as_ref(), &body, &mut problems);
         let token_header = parse_token_header(map, &mut problems);
         let timeouts = parse_timeouts(map.get(TIMEOUTS), &mut problems);
         let retry = parse_retry(map.get(RETRY), &mut problems);
@@ -311,6 +316,7 @@ impl Settings {
                     limits,
                     network,
                     secrets,
+                    fim,
                     warnings,
                 })
             }

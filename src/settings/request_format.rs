@@ -143,7 +143,7 @@ pub(super) fn parse_request_format(
             problems.push(Problem::new(
                 format!("{REQUEST_FORMAT}.fields"),
                 format!(
-                    "has no value exactly \"{CONTENT_PLACEHOLDER}\", so the user's message would never be sent; put \"{CONTENT_PLACEHOLDER}\" where the prompt goes, e.g. {{\"query\": \"{CONTENT_PLACEHOLDER}\"}} (at any depth)"
+                    "has no value exactly \"{CONTENT_PLACEHOLDER}\", so the user's message would never be sent; put \"{CONTENT_PLACEHOLDER}\" where the prompt goes, e.g. {{\"query\": \"{CONTENT_PLACEHOLDER}\"}} (at any depth; for code completion \"$prefix\", \"$suffix\" or \"$fimPrompt\")"
                 ),
             ));
         }

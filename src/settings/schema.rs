@@ -71,6 +71,11 @@ pub struct SettingsSchema {
     /// self-signed local servers), added to the platform's roots.
     pub ca_certificates: Option<String>,
 
+    /// Code completion (`llm/inlineCompletion`, `textDocument/inlineCompletion`): how the
+    /// text around the cursor is sent and the answer cleaned. A `customLlms` entry may carry
+    /// it at its top level.
+    pub fim: Option<FimSchema>,
+
     /// `customLlms` entry: the name requests use to pick it (`"llm": name`).
     pub name: Option<String>,
     /// `customLlms` entry: a description (not used).
@@ -92,6 +97,90 @@ pub struct SettingsSchema {
     /// AutoDev 2.2: sent as `max_tokens` unless the body has it.
     #[schemars(range(min = 1))]
     pub max_tokens: Option<u64>,
+}
+
+/// The `fim` object of code completion.
+#[derive(Debug, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FimSchema {
+    /// The model family's fill-in-the-middle tokens, or a custom `{prefix, suffix, middle}`.
+    /// Each template brings its stop tokens. Needed by `mode: "prompt"`.
+    pub template: Option<FimTemplateInput>,
+    /// `prompt`: the template renders one prompt (`prompt`, or `$fimPrompt` in `fields`);
+    /// `separate`: prefix and suffix in their own fields (`prompt`+`suffix`, llama.cpp
+    /// `input_prefix`/`input_suffix`, or `$prefix`/`$suffix`); `chat`: a chat model is asked to
+    /// fill the hole. Default: `prompt` with a template, `chat` for a chat endpoint, else `separate`.
+    pub mode: Option<FimModeName>,
+    /// Most tokens to generate. Default 128. Sent as `max_tokens`, llama.cpp's `n_predict` or
+    /// Ollama's `options.num_predict`, unless the body sets it.
+    #[schemars(range(min = 1))]
+    pub max_tokens: Option<u64>,
+    /// More stop strings (sent to the server, and cut on our side).
+    pub stop: Option<StopInput>,
+    /// At most this many whole lines before the cursor's line. Default: no line limit.
+    pub prefix_lines: Option<u64>,
+    /// At most this many whole lines after the cursor's line. Default: no line limit.
+    pub suffix_lines: Option<u64>,
+    /// At most this many bytes before the cursor, cut at a line start. Default 8000.
+    pub prefix_chars: Option<u64>,
+    /// At most this many bytes after the cursor, cut at a line end. Default 2000.
+    pub suffix_chars: Option<u64>,
+    /// `true`, `false` or `"auto"` (default): one line when the cursor's line has text after it.
+    pub multiline: Option<Value>,
+}
+
+/// A built-in template's name or a custom one.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum FimTemplateInput {
+    Named(FimTemplateName),
+    Custom(CustomFimTemplate),
+}
+
+/// The built-in FIM templates.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FimTemplateName {
+    /// `<fim_prefix>{prefix}<fim_suffix>{suffix}<fim_middle>` (StarCoder, StarCoder2).
+    Starcoder,
+    /// `<|fim_prefix|>{prefix}<|fim_suffix|>{suffix}<|fim_middle|>` (Qwen2.5-Coder).
+    Qwen,
+    /// `<PRE> {prefix} <SUF>{suffix} <MID>` (Code Llama).
+    Codellama,
+    /// `<｜fim▁begin｜>{prefix}<｜fim▁hole｜>{suffix}<｜fim▁end｜>` (DeepSeek-Coder).
+    Deepseek,
+    /// `[SUFFIX]{suffix}[PREFIX]{prefix}` (Codestral).
+    Codestral,
+    /// `<|fim_prefix|>{prefix}<|fim_suffix|>{suffix}<|fim_middle|>` (CodeGemma).
+    Codegemma,
+}
+
+/// A custom template: `{prefix marker}{prefix}{suffix marker}{suffix}{middle marker}`.
+#[derive(Debug, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CustomFimTemplate {
+    pub prefix: String,
+    pub suffix: String,
+    pub middle: Option<String>,
+    /// The model's end tokens (the markers are stops too).
+    pub stop: Option<StopInput>,
+}
+
+/// One stop string or several.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum StopInput {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// The FIM modes.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FimModeName {
+    Prompt,
+    Separate,
+    Chat,
 }
 
 /// The response types.
@@ -141,7 +230,9 @@ pub struct RequestFormat {
     /// Renames the keys inside each message (to two different names).
     pub message_keys: Option<MessageKeys>,
     /// A whole-body template that replaces the default body; every value that is exactly
-    /// `"$content"`, at any depth, becomes the last message's text. It must hold one.
+    /// `"$content"`, at any depth, becomes the last message's text. It must hold one (or, for
+    /// code completion, `"$prefix"`, `"$suffix"` or `"$fimPrompt"`; `"$language"` and
+    /// `"$path"` are filled in too).
     pub fields: Option<BTreeMap<String, Value>>,
 }
 

@@ -26,8 +26,8 @@ use std::time::Duration;
 pub use mock_llm::{Before, Ending, Framing, Gate, MockLlm, MockResponse, RecordedRequest};
 use serde_json::{Value, json};
 pub use settings::{
-    Complete, DELTA_PATH, MESSAGE_PATH, Settings, openai_delta, openai_message, openai_sse, pretty,
-    sse_event, user,
+    Complete, DELTA_PATH, MESSAGE_PATH, Settings, completion_answer, openai_delta, openai_message,
+    openai_sse, pretty, sse_event, user,
 };
 pub use sidecar::{Chunk, Reply, Sidecar, chunks_of, joined};
 

@@ -147,6 +147,18 @@ pub fn openai_message(text: &str) -> String {
 }
 
 /// `json` re-serialised pretty-printed (multi-line, as many servers send JSON bodies).
+/// A code completion answer (one JSON body) with `text` wherever the common completion shapes
+/// put it: OpenAI-style `choices[0].text` and `choices[0].message.content`, llama.cpp's
+/// `content`, Ollama's `response`.
+pub fn completion_answer(text: &str) -> String {
+    json!({
+        "choices": [{"index": 0, "text": text, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+        "content": text,
+        "response": text,
+    })
+    .to_string()
+}
+
 pub fn pretty(json: &str) -> String {
     let value: Value = serde_json::from_str(json).expect("valid JSON");
     serde_json::to_string_pretty(&value).unwrap()
