@@ -14,6 +14,7 @@
 //! short time limits, answers are capped, and nothing is retried.
 //! [`models`] is the model list alone (`llm/models`).
 
+pub mod fim;
 mod models;
 mod options;
 pub mod shapes;

@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 mod discovery;
+mod fim_test;
 mod inline;
 mod lsp;
 mod params;
@@ -402,6 +403,9 @@ impl Methods {
         tx: &mpsc::Sender<Bytes>,
         cancel: &CancellationToken,
     ) -> Bytes {
+        if let Some(frame) = self.test_completion_if_asked(id, &params, tx, cancel).await {
+            return frame;
+        }
         let mut problems = Vec::new();
         let Some(mut params) = params_object(params, &mut problems) else {
             return invalid_params(&problems).frame(id);
