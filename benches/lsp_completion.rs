@@ -83,7 +83,9 @@ fn connection(stream: TcpStream, held: &Held) -> std::io::Result<()> {
         reader.read_exact(&mut body)?;
         let read = Instant::now();
         writer.write_all(response.as_bytes())?;
-        held.lock().unwrap().push(read.elapsed().as_secs_f64() * 1e6);
+        held.lock()
+            .unwrap()
+            .push(read.elapsed().as_secs_f64() * 1e6);
     }
 }
 
@@ -331,7 +333,10 @@ fn latency(url: &str, held: &Held, address: std::net::SocketAddr) -> Result<(), 
     let mut stream = BufReader::new(TcpStream::connect(address).unwrap());
     stream.get_ref().set_nodelay(true).unwrap();
     let prefix: String = document().lines().take(100).collect::<Vec<_>>().join("\n");
-    let body = serde_json::to_vec(&json!({"model": "bench", "prompt": prefix, "suffix": "x", "max_tokens": 128})).unwrap();
+    let body = serde_json::to_vec(
+        &json!({"model": "bench", "prompt": prefix, "suffix": "x", "max_tokens": 128}),
+    )
+    .unwrap();
     let floor: Vec<f64> = (0..WARM_UP + COMPLETIONS)
         .map(|_| post_once(&mut stream, &body))
         .skip(WARM_UP)
@@ -346,11 +351,16 @@ fn latency(url: &str, held: &Held, address: std::net::SocketAddr) -> Result<(), 
     summary("added by the sidecar (round trip − server)", added);
     summary("HTTP-only floor (bench → server, same body)", floor);
     println!("  the sidecar's CPU (all threads) per completion: {cpu_per_completion:.0} µs");
-    println!("  {EDITS} didChange applied in {edits_ms:.1} ms (written, then a request answered after them)");
+    println!(
+        "  {EDITS} didChange applied in {edits_ms:.1} ms (written, then a request answered after them)"
+    );
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
         "  load average during the run: {} ({} cores)",
-        load.split_whitespace().take(3).collect::<Vec<_>>().join(" "),
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" "),
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     Ok(())
@@ -416,5 +426,9 @@ fn main() -> ExitCode {
             ok = false;
         }
     }
-    if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }

@@ -74,7 +74,8 @@ fn range(l0: u32, c0: u32, l1: u32, c1: u32) -> Value {
 }
 
 fn change(sidecar: &mut Sidecar, uri: &str, version: i64, changes: Value) {
-    let params = json!({"textDocument": {"uri": uri, "version": version}, "contentChanges": changes});
+    let params =
+        json!({"textDocument": {"uri": uri, "version": version}, "contentChanges": changes});
     assert_matches_methods_schema("lspDidChangeParams", &params);
     sidecar.notify("textDocument/didChange", params);
 }
@@ -226,10 +227,7 @@ fn a_completion_sees_the_text_as_of_its_arrival() {
     open(&mut sidecar, URI, 1, "let a = ");
     // The request and a burst of edits after it, in one go: the edits must
     // not reach the completion that arrived before them.
-    let id = sidecar.request(
-        "textDocument/inlineCompletion",
-        inline_params(URI, 0, 8),
-    );
+    let id = sidecar.request("textDocument/inlineCompletion", inline_params(URI, 0, 8));
     for version in 2..200 {
         change(
             &mut sidecar,
@@ -262,28 +260,71 @@ fn bad_positions_get_32602_naming_the_problem() {
     // (UTF-8 sidecar?, uri, line, character, what the error must say)
     let cases = [
         (false, URI, 0, 2, "splits the surrogate pair of U+1F600"),
-        (true, URI, 0, 3, "falls inside the UTF-8 sequence of U+1F600"),
+        (
+            true,
+            URI,
+            0,
+            3,
+            "falls inside the UTF-8 sequence of U+1F600",
+        ),
         (true, URI, 1, 1, "falls inside the UTF-8 sequence of U+4E2D"),
-        (false, URI, 0, 5, "character 5 is past the end of line 0, which is 4 utf-16 unit(s) long"),
-        (true, URI, 1, 4, "character 4 is past the end of line 1, which is 3 utf-8 unit(s) long"),
-        (false, URI, 3, 0, "line 3 is past the end of the document, which has 3 line(s)"),
-        (false, "file:///never-opened.rs", 0, 0, "document file:///never-opened.rs is not open"),
+        (
+            false,
+            URI,
+            0,
+            5,
+            "character 5 is past the end of line 0, which is 4 utf-16 unit(s) long",
+        ),
+        (
+            true,
+            URI,
+            1,
+            4,
+            "character 4 is past the end of line 1, which is 3 utf-8 unit(s) long",
+        ),
+        (
+            false,
+            URI,
+            3,
+            0,
+            "line 3 is past the end of the document, which has 3 line(s)",
+        ),
+        (
+            false,
+            "file:///never-opened.rs",
+            0,
+            0,
+            "document file:///never-opened.rs is not open",
+        ),
     ];
     for (in_utf8, uri, line, character, expected) in cases {
         let sidecar = if in_utf8 { &mut utf8 } else { &mut utf16 };
         let reply = inline(sidecar, uri, line, character);
         let data = reply.expect_error(INVALID_PARAMS, "invalid_params");
         let message = reply.error()["message"].as_str().unwrap();
-        assert!(message.contains(expected), "{message:?} should say {expected:?}");
-        assert!(data["problems"][0]["message"].as_str().unwrap().contains(expected));
+        assert!(
+            message.contains(expected),
+            "{message:?} should say {expected:?}"
+        );
+        assert!(
+            data["problems"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains(expected)
+        );
     }
     // Malformed params too.
     let id = utf16.request(
         "textDocument/inlineCompletion",
         json!({"textDocument": {"uri": URI}, "position": {"line": -1, "character": 0}}),
     );
-    utf16.wait_response(&id, WAIT).expect_error(INVALID_PARAMS, "invalid_params");
-    assert!(mock.requests().is_empty(), "nothing may be sent for a bad request");
+    utf16
+        .wait_response(&id, WAIT)
+        .expect_error(INVALID_PARAMS, "invalid_params");
+    assert!(
+        mock.requests().is_empty(),
+        "nothing may be sent for a bad request"
+    );
     assert_still_serving(&mut utf16);
     // The documents are intact: completions at the end still see all of it.
     expect_completion(&mut utf16, &mock, (2, 0), "a😀b\n中\n", "");
@@ -300,18 +341,33 @@ fn refused_changes_leave_the_document_unchanged() {
         // Splitting the emoji's surrogate pair.
         (6, json!([edit(range(0, 2, 0, 2), "X")]), "surrogate pair"),
         // Past the end of a line, and of the document.
-        (6, json!([edit(range(1, 0, 1, 9), "X")]), "past the end of line 1"),
-        (6, json!([edit(range(7, 0, 7, 0), "X")]), "line 7 is past the end"),
+        (
+            6,
+            json!([edit(range(1, 0, 1, 9), "X")]),
+            "past the end of line 1",
+        ),
+        (
+            6,
+            json!([edit(range(7, 0, 7, 0), "X")]),
+            "line 7 is past the end",
+        ),
         // End before start.
         (6, json!([edit(range(1, 1, 0, 0), "X")]), "before it starts"),
         // A good edit then a bad one: neither is applied.
         (
             6,
-            json!([edit(range(1, 0, 1, 0), "GOOD"), edit(range(0, 9, 0, 9), "X")]),
+            json!([
+                edit(range(1, 0, 1, 0), "GOOD"),
+                edit(range(0, 9, 0, 9), "X")
+            ]),
             "content change 1",
         ),
         // A version older than the one applied.
-        (4, json!([edit(range(1, 0, 1, 0), "OLD")]), "older than the version already applied (5)"),
+        (
+            4,
+            json!([edit(range(1, 0, 1, 0), "OLD")]),
+            "older than the version already applied (5)",
+        ),
     ];
     for (version, changes, logged) in refused {
         change(&mut sidecar, URI, version, changes);
@@ -340,13 +396,21 @@ fn an_oversized_document_is_refused_and_named() {
     reply.expect_error(INVALID_PARAMS, "invalid_params");
     let message = reply.error()["message"].as_str().unwrap();
     assert!(
-        message.contains("it was refused (8388609 bytes, over the 8388608-byte limit per document)"),
+        message
+            .contains("it was refused (8388609 bytes, over the 8388608-byte limit per document)"),
         "{message}"
     );
     // A change that would grow a kept document over the limit.
     open(&mut sidecar, URI, 1, "small");
-    change(&mut sidecar, URI, 2, json!([edit(range(0, 5, 0, 5), &big[5..])]));
-    assert!(sidecar.wait_stderr(WAIT, |t| t.contains("the limit is 8388608 bytes (8 MiB) per document")));
+    change(
+        &mut sidecar,
+        URI,
+        2,
+        json!([edit(range(0, 5, 0, 5), &big[5..])]),
+    );
+    assert!(sidecar.wait_stderr(WAIT, |t| {
+        t.contains("the limit is 8388608 bytes (8 MiB) per document")
+    }));
     expect_completion(&mut sidecar, &mock, (0, 5), "small", "");
 }
 
@@ -355,12 +419,23 @@ fn did_close_forgets_the_document() {
     let mock = fim_server("x");
     let (mut sidecar, _) = start(&mock, None);
     open(&mut sidecar, URI, 1, "old text");
-    sidecar.notify("textDocument/didClose", json!({"textDocument": {"uri": URI}}));
+    sidecar.notify(
+        "textDocument/didClose",
+        json!({"textDocument": {"uri": URI}}),
+    );
     let reply = inline(&mut sidecar, URI, 0, 0);
     reply.expect_error(INVALID_PARAMS, "invalid_params");
-    assert!(reply.error()["message"].as_str().unwrap().contains("is not open"));
+    assert!(
+        reply.error()["message"]
+            .as_str()
+            .unwrap()
+            .contains("is not open")
+    );
     // Closing again is logged, not fatal; reopening starts from the new text.
-    sidecar.notify("textDocument/didClose", json!({"textDocument": {"uri": URI}}));
+    sidecar.notify(
+        "textDocument/didClose",
+        json!({"textDocument": {"uri": URI}}),
+    );
     open(&mut sidecar, URI, 1, "new");
     expect_completion(&mut sidecar, &mock, (0, 3), "new", "");
 }
@@ -391,7 +466,10 @@ fn closing_the_document_cancels_its_running_completion() {
     open(&mut sidecar, URI, 1, "hold ");
     let id = sidecar.request("textDocument/inlineCompletion", inline_params(URI, 0, 5));
     mock.wait_for_requests(1, WAIT);
-    sidecar.notify("textDocument/didClose", json!({"textDocument": {"uri": URI}}));
+    sidecar.notify(
+        "textDocument/didClose",
+        json!({"textDocument": {"uri": URI}}),
+    );
     sidecar.wait_response(&id, WAIT).expect_code(CANCELLED);
     mock.wait_client_closed(0, WAIT);
 }
@@ -428,7 +506,10 @@ fn copilot_extras_and_the_selected_completion_are_understood() {
     );
     let reply = sidecar.wait_response(&id, WAIT);
     assert_matches_methods_schema("lspInlineCompletionResult", reply.result());
-    assert_eq!(sent(&mock, 0), ("let v = println".to_owned(), "\n".to_owned()));
+    assert_eq!(
+        sent(&mock, 0),
+        ("let v = println".to_owned(), "\n".to_owned())
+    );
     assert_eq!(
         reply.result()["items"],
         json!([{"insertText": "println(args)", "range": range(0, 8, 0, 11)}])
@@ -460,7 +541,10 @@ fn many_documents_and_requests_stay_apart() {
         .enumerate()
         .map(|(i, uri)| {
             let column = format!("doc {i} ").len() as u32;
-            sidecar.request("textDocument/inlineCompletion", inline_params(uri, 0, column))
+            sidecar.request(
+                "textDocument/inlineCompletion",
+                inline_params(uri, 0, column),
+            )
         })
         .collect();
     for id in &ids {

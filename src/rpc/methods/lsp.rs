@@ -86,7 +86,11 @@ impl View {
         if !self.selected.is_empty() {
             let replaced = self.cursor - self.replace_from;
             let keep = around.prefix.chars().count().saturating_sub(replaced);
-            let cut = around.prefix.char_indices().nth(keep).map_or(around.prefix.len(), |(i, _)| i);
+            let cut = around
+                .prefix
+                .char_indices()
+                .nth(keep)
+                .map_or(around.prefix.len(), |(i, _)| i);
             around.prefix.truncate(cut);
             around.prefix.push_str(&self.selected);
         }
@@ -214,14 +218,21 @@ impl Lsp {
         let outcome = match method {
             "textDocument/didOpen" => parse::<DidOpen>(params).and_then(|p| {
                 let d = p.text_document;
-                let opened = self.documents().open(&d.uri, &d.language_id, d.version, &d.text);
+                let opened = self
+                    .documents()
+                    .open(&d.uri, &d.language_id, d.version, &d.text);
                 tracing::debug!(uri = %d.uri, version = d.version, bytes = d.text.len(), "didOpen");
                 opened.map_err(|e| e.to_string())
             }),
             "textDocument/didChange" => parse::<DidChange>(params).and_then(|p| {
                 let uri = &p.text_document.uri;
                 self.documents()
-                    .change(uri, p.text_document.version, &p.content_changes, self.encoding())
+                    .change(
+                        uri,
+                        p.text_document.version,
+                        &p.content_changes,
+                        self.encoding(),
+                    )
                     .map_err(|e| e.to_string())
             }),
             "textDocument/didClose" => parse::<DidClose>(params).and_then(|p| {
@@ -240,7 +251,9 @@ impl Lsp {
         true
     }
 
-    fn running_slots(&self) -> std::sync::MutexGuard<'_, HashMap<String, (u64, CancellationToken)>> {
+    fn running_slots(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<String, (u64, CancellationToken)>> {
         self.running.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -296,7 +309,10 @@ impl Lsp {
             return;
         };
         let mut running = self.running_slots();
-        if running.get(&view.uri).is_some_and(|(n, _)| *n == arrival.number) {
+        if running
+            .get(&view.uri)
+            .is_some_and(|(n, _)| *n == arrival.number)
+        {
             running.remove(&view.uri);
         }
     }
@@ -322,9 +338,9 @@ impl Lsp {
         let (replace_from, selected) = match params.context.selected_completion_info {
             None => (cursor, String::new()),
             Some(info) => {
-                let chars = text
-                    .char_range(info.range, encoding)
-                    .map_err(|e| invalid_params("context.selectedCompletionInfo.range", e.to_string()))?;
+                let chars = text.char_range(info.range, encoding).map_err(|e| {
+                    invalid_params("context.selectedCompletionInfo.range", e.to_string())
+                })?;
                 if chars.end != cursor {
                     return Err(invalid_params(
                         "context.selectedCompletionInfo.range",
