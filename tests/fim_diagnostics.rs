@@ -170,3 +170,112 @@ fn check_connect_tests_completion_settings_with_a_fim_request() {
     assert_eq!(code, Some(1), "{text}");
     assert!(text.contains("no fill-in-the-middle tokens"), "{text}");
 }
+
+/// An OpenAI-compatible local server (as llama.cpp's): a model list, chat,
+/// `/v1/completions` with `suffix`, and `/infill` refused for want of FIM tokens.
+fn local_openai_server() -> MockLlm {
+    MockLlm::start(
+        |request| match (request.method.as_str(), request.path.as_str()) {
+            ("GET", "/v1/models") => {
+                MockResponse::json(200, r#"{"object":"list","data":[{"id":"coder-1.5b"}]}"#)
+            }
+            ("POST", "/v1/chat/completions") => MockResponse::sse(format!(
+                "{}data: [DONE]\n\n",
+                sse_event(&openai_delta("Hello"))
+            )),
+            ("POST", "/v1/completions") => MockResponse::json(
+                200,
+                json!({"choices": [{"index": 0, "text": "a + b", "finish_reason": "stop"}]})
+                    .to_string(),
+            ),
+            ("POST", "/infill") => MockResponse::json(501, NO_INFILL),
+            _ => MockResponse::json(404, r#"{"error":{"message":"not found"}}"#),
+        },
+    )
+}
+
+fn detect(sidecar: &mut Sidecar, url: &str) -> Value {
+    let params = json!({"url": url, "maxRequests": 20});
+    let id = sidecar.request("llm/detect", params);
+    let result = sidecar.wait_response(&id, WAIT).result().clone();
+    common::schema::assert_matches_methods_schema("detectResult", &result);
+    result
+}
+
+#[test]
+fn detect_reports_the_fim_shapes_and_a_verified_completion_candidate() {
+    let mock = local_openai_server();
+    let mut sidecar = Sidecar::spawn();
+    let result = detect(&mut sidecar, &mock.url(""));
+    assert_eq!(
+        result["fim"]["offered"],
+        json!(["openai-completions"]),
+        "{result}"
+    );
+    let candidate = &result["fim"]["candidates"][0];
+    assert_eq!(candidate["api"], json!("openai-completions"));
+    assert_eq!(candidate["sampleText"], json!("a + b"));
+    assert_eq!(
+        candidate["settings"]["customEngineServer"],
+        json!(mock.url("/v1/completions"))
+    );
+    let sent = mock
+        .requests()
+        .into_iter()
+        .find(|r| r.path == "/v1/completions")
+        .expect("a FIM request");
+    assert_eq!(sent.json()["prompt"], json!(TEST_PREFIX));
+    assert_eq!(sent.json()["suffix"], json!(TEST_SUFFIX));
+    assert_eq!(sent.json()["model"], json!("coder-1.5b"));
+    // /infill was tried and its 501 explained.
+    let tried = result["tried"].as_array().unwrap();
+    let infill = tried
+        .iter()
+        .find(|t| t["request"].as_str().unwrap().contains("/infill"))
+        .unwrap_or_else(|| panic!("/infill not tried: {result}"));
+    assert_eq!(infill["status"], json!(501));
+    assert!(
+        infill["outcome"]
+            .as_str()
+            .unwrap()
+            .contains("no fill-in-the-middle tokens"),
+        "{infill}"
+    );
+    // The candidate works as completion settings.
+    let id = sidecar.request(
+        "llm/inlineCompletion",
+        json!({"prefix": "x = ", "suffix": "", "settings": candidate["settings"]}),
+    );
+    let reply = sidecar.wait_response(&id, WAIT);
+    assert_eq!(reply.result()["items"][0]["insertText"], json!("a + b"));
+}
+
+#[test]
+fn detect_tries_ollama_generate_with_suffix() {
+    let mock = MockLlm::start(|request| {
+        match request.path.as_str() {
+        "/api/tags" => MockResponse::json(200, r#"{"models":[{"name":"qwen2.5-coder:1.5b"}]}"#),
+        "/api/chat" => MockResponse::new(200)
+            .content_type("application/x-ndjson")
+            .piece("{\"message\":{\"role\":\"assistant\",\"content\":\"Hello\"},\"done\":false}\n{\"message\":{\"role\":\"assistant\",\"content\":\"\"},\"done\":true}\n"),
+        "/api/generate" => MockResponse::json(200, r#"{"model":"qwen2.5-coder:1.5b","response":"a + b","done":true}"#),
+        _ => MockResponse::json(404, r#"{"error":"not found"}"#),
+    }
+    });
+    let mut sidecar = Sidecar::spawn();
+    let result = detect(&mut sidecar, &mock.url(""));
+    assert!(
+        result["fim"]["offered"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("ollama-generate")),
+        "{result}"
+    );
+    let sent = mock
+        .requests()
+        .into_iter()
+        .find(|r| r.path == "/api/generate")
+        .expect("a FIM request");
+    assert_eq!(sent.json()["suffix"], json!(TEST_SUFFIX));
+    assert_eq!(sent.json()["model"], json!("qwen2.5-coder:1.5b"));
+}

@@ -42,6 +42,9 @@ pub struct Detection {
     pub candidates: Vec<Candidate>,
     /// Every request made, in order, with what came of it.
     pub tried: Vec<Tried>,
+    /// Code completion: the FIM shapes the server answered, and verified
+    /// completion settings ([`fim`]).
+    pub fim: fim::FimDetection,
 }
 
 /// Settings that produced text.
@@ -200,9 +203,11 @@ pub async fn detect(
     }
     // Streaming first, then the shape the URL names, then the order tried.
     candidates.sort_by_key(|(named, c)| (c.response_type == "JSON", !named));
+    let fim = d.fim(listed.as_ref(), tags.as_ref()).await?;
     Ok(Detection {
         candidates: candidates.into_iter().map(|(_, c)| c).collect(),
         tried: d.tried,
+        fim,
     })
 }
 
