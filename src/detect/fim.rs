@@ -196,8 +196,11 @@ impl super::Detector<'_> {
                     };
                     self.note(request, Some(200), outcome, true);
                     found.offered.push(shape.api);
+                    // The probe's 16-token cap is not for real use.
+                    let mut settings = v1;
+                    settings.insert("fim".into(), serde_json::json!({"mode": "separate"}));
                     found.candidates.push(FimCandidate {
-                        settings: serde_json::Value::Object(v1),
+                        settings: serde_json::Value::Object(settings),
                         preset: shape.preset,
                         api: shape.api,
                         sample_text: report.sample_text,
