@@ -387,7 +387,7 @@ fn initialize_without_configuration_reports_an_empty_one() {
     let (_sidecar, init) = initialized(json!({}));
     assert_eq!(
         init["configuration"],
-        json!({"customLlms": [], "profiles": [], "problems": []})
+        json!({"customLlms": [], "profiles": [], "completion": false, "problems": []})
     );
 }
 

@@ -76,7 +76,8 @@ fn a_newer_request_for_a_document_supersedes_the_running_one() {
         json!({"prefix": "quick", "suffix": "", "path": "/doc.rs", "settings": settings}),
     );
     let superseded = sidecar.wait_response(&first, WAIT);
-    superseded.expect_error(CANCELLED, "cancelled");
+    let data = superseded.expect_error(CANCELLED, "cancelled");
+    assert_eq!(data["reason"], "superseded");
     mock.wait_client_closed(0, WAIT);
     let reply = sidecar.wait_response(&second, WAIT);
     assert_eq!(suggestion(&reply).as_deref(), Some("fast()"));
@@ -110,9 +111,12 @@ fn different_documents_run_side_by_side_and_cancel_request_works() {
     // All three are with the server at once: one request per document, not one in all.
     mock.wait_for_requests(3, WAIT);
     sidecar.cancel(&c);
-    sidecar
-        .wait_response(&c, WAIT)
-        .expect_error(CANCELLED, "cancelled");
+    let reply = sidecar.wait_response(&c, WAIT);
+    let data = reply.expect_error(CANCELLED, "cancelled");
+    assert!(
+        data.get("reason").is_none(),
+        "cancelled, not superseded: {data}"
+    );
     let c_index = mock
         .requests()
         .iter()

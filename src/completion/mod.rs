@@ -150,17 +150,15 @@ impl Completer {
                 older.cancel();
             }
         }
-        let answer = self
-            .run(engine, settings, input, &slot, &mine, started, trace)
-            .await;
-        {
-            let mut newest = slot.newest.lock().unwrap_or_else(|e| e.into_inner());
-            if newest.as_ref().is_some_and(|(t, _)| *t == ticket) {
-                *newest = None;
-            }
-        }
-        self.release(document, slot);
-        answer
+        // Let go of the slot however this ends, the future dropped included.
+        let held = Held {
+            completer: self,
+            document,
+            slot,
+            ticket,
+        };
+        self.run(engine, settings, input, &held.slot, &mine, started, trace)
+            .await
     }
 
     /// Cancels the request running for `document`, if any (the document was closed).
@@ -292,13 +290,34 @@ impl Completer {
             .or_default()
             .clone()
     }
+}
 
-    /// Drops the document's slot when no request uses it any more.
-    fn release(&self, document: &str, slot: Arc<Slot>) {
-        let mut documents = self.documents.lock().unwrap_or_else(|e| e.into_inner());
+/// One request's hold on its document's slot.
+struct Held<'a> {
+    completer: &'a Completer,
+    document: &'a str,
+    slot: Arc<Slot>,
+    ticket: u64,
+}
+
+impl Drop for Held<'_> {
+    /// Clears the slot's newest request if it is this one, and drops the slot
+    /// when no request uses it any more.
+    fn drop(&mut self) {
+        {
+            let mut newest = self.slot.newest.lock().unwrap_or_else(|e| e.into_inner());
+            if newest.as_ref().is_some_and(|(t, _)| *t == self.ticket) {
+                *newest = None;
+            }
+        }
+        let mut documents = self
+            .completer
+            .documents
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         // Clones are only made under this lock: the map's and ours are the last two.
-        if Arc::strong_count(&slot) == 2 {
-            documents.remove(document);
+        if Arc::strong_count(&self.slot) == 2 {
+            documents.remove(self.document);
         }
     }
 }

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use super::params::{Named, params_object, take_trace};
 use super::{Methods, failure_error, invalid_params, trace};
 use crate::completion::InlineInput;
-use crate::engine::TraceSink;
+use crate::engine::{FailureKind, TraceSink};
 use crate::rpc::message::response;
 use crate::settings::Problem;
 
@@ -85,7 +85,21 @@ impl Methods {
                 );
                 response(id, &answer)
             }
-            Err(failure) => failure_error(&failure).frame(id),
+            Err(failure) => {
+                let mut error = failure_error(&failure);
+                if matches!(failure.kind, FailureKind::Cancelled) && !cancel.is_cancelled() {
+                    error.message = format!(
+                        "superseded by a newer llm/inlineCompletion for the same document ({})",
+                        if document.is_empty() {
+                            "no path"
+                        } else {
+                            &document
+                        }
+                    );
+                    error.data["reason"] = Value::from("superseded");
+                }
+                error.frame(id)
+            }
         }
     }
 }
