@@ -23,7 +23,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use crate::completion::InlineInput;
+use crate::completion::{self, InlineInput};
 use crate::engine::{Failure, FailureKind};
 
 use crate::documents::{Around, Bounds, Change, Documents, Encoding, Position, Range, Text};
@@ -58,6 +58,9 @@ pub struct Arrival {
     /// Cancelled when a newer completion for the same document arrives.
     pub superseded: CancellationToken,
     number: u64,
+    /// The request's place in the completer's order (see
+    /// [`crate::completion::Completer::complete_in_order`]).
+    ticket: u64,
 }
 
 /// A document snapshot and a cursor in it.
@@ -279,6 +282,7 @@ impl Lsp {
             view,
             superseded,
             number,
+            ticket: completion::ticket(),
         };
         self.arrivals
             .lock()
@@ -299,6 +303,7 @@ impl Lsp {
             view: self.view(params),
             superseded: CancellationToken::new(),
             number: 0,
+            ticket: completion::ticket(),
         })
     }
 
@@ -429,9 +434,15 @@ impl super::Methods {
             // started: it is not sent at all.
             Err(Failure::new(FailureKind::Cancelled))
         } else {
-            let completion =
-                self.completer
-                    .complete(&self.engine, &settings, &input, &view.uri, &token, None);
+            let completion = self.completer.complete_in_order(
+                &self.engine,
+                &settings,
+                &input,
+                &view.uri,
+                arrival.ticket,
+                &token,
+                None,
+            );
             tokio::pin!(completion);
             tokio::select! {
                 biased;
@@ -460,5 +471,64 @@ impl super::Methods {
                 Err(error)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::completion::Completer;
+    use crate::engine::Engine;
+    use crate::settings::Settings;
+
+    /// Two requests for one document whose tasks start in the wrong order:
+    /// the older one, arriving second at the completer, must not cancel the
+    /// newer one (it is superseded itself).
+    #[tokio::test]
+    async fn an_older_request_that_starts_late_does_not_cancel_the_newer_one() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        // A server that takes connections and never answers.
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        let settings = Settings::from_json(&json!({
+            "customEngineServer": format!("http://{address}/v1/completions"),
+            "retry": {"maxRetries": 0},
+        }))
+        .unwrap();
+        let (completer, engine) = (Completer::new(), Engine::default());
+        let input = InlineInput {
+            prefix: "x = ".into(),
+            ..InlineInput::default()
+        };
+        let cancel = CancellationToken::new();
+        let older = completion::ticket();
+        let newer = completion::ticket();
+        let newest =
+            completer.complete_in_order(&engine, &settings, &input, "doc", newer, &cancel, None);
+        tokio::pin!(newest);
+        // The first poll registers the newer request with the completer.
+        assert!(futures::poll!(&mut newest).is_pending());
+        let late =
+            completer.complete_in_order(&engine, &settings, &input, "doc", older, &cancel, None);
+        tokio::pin!(late);
+        // Both run until the late one ends; the newer one must not end first.
+        let late = tokio::select! {
+            biased;
+            late = &mut late => late,
+            newest = &mut newest => panic!("the newer request ended: {newest:?}"),
+        };
+        assert!(
+            matches!(&late, Err(f) if matches!(f.kind, FailureKind::Cancelled)),
+            "{late:?}"
+        );
+        assert!(
+            futures::poll!(&mut newest).is_pending(),
+            "the newer request must still be running"
+        );
     }
 }
