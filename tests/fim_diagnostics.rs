@@ -21,7 +21,7 @@ const NO_INFILL: &str = r#"{"error":{"code":501,"message":"Infill is not support
 fn server() -> MockLlm {
     MockLlm::start(|request| match request.path.as_str() {
         "/infill" => MockResponse::json(501, NO_INFILL),
-        "/v1/chat/completions" => MockResponse::json(200, openai_message("Hi").to_string()),
+        "/v1/chat/completions" => MockResponse::json(200, openai_message("Hi")),
         _ => MockResponse::json(
             200,
             json!({"choices": [{"index": 0, "text": "a + b", "finish_reason": "stop"}]})

@@ -225,7 +225,7 @@ fn seed() -> u64 {
     std::env::var("SYNC_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(0x5eed_18)
+        .unwrap_or(0x005e_ed18)
 }
 
 #[test]
