@@ -337,6 +337,21 @@ fn each_clean_up_rule_applies_to_the_answer() {
         // Never repeat text before the cursor.
         ("def add(a, b):", "    def add(", "\n", None, Some("a, b):")),
         (
+            "    return total\nprint(f())",
+            "def f():\n    return total",
+            "",
+            None,
+            Some("\nprint(f())"),
+        ),
+        // ... but a repeat that begins mid-line is the code going on.
+        (
+            "1);\n    x.push(2);",
+            "x.push(1);\n    x.push(",
+            "",
+            None,
+            Some("1);\n    x.push(2);"),
+        ),
+        (
             "    let y = 2;",
             "fn f() {\n    let",
             "\n}",

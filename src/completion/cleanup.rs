@@ -6,7 +6,7 @@
 //! 2. [`strip_think`]: a reasoning model's `<think>…</think>`;
 //! 3. [`chat_answer`] (chat mode): the code between `<COMPLETION>` tags;
 //! 4. [`strip_fence`]: a markdown code fence around the answer;
-//! 5. [`trim_prefix_overlap`]: text before the cursor said again;
+//! 5. [`trim_prefix_overlap`]: lines before the cursor said again;
 //! 6. [`single_line`]: single-line mode ends at the first line break;
 //! 7. [`trim_suffix_overlap`]: text that repeats what already follows the
 //!    cursor (a closing `)` or `}`), or a line equal to the next line;
@@ -15,12 +15,10 @@
 use super::fim::leaked_tokens;
 use super::request::{ANSWER_CLOSE, ANSWER_OPEN, Context, HOLE};
 
-/// A prefix overlap shorter than this is only trimmed when it is the whole
-/// (indented) text of the cursor's line: `((` or `a = a` are often meant.
-const MIN_PREFIX_OVERLAP: usize = 8;
-/// The cursor's line is only taken as restated when it has at least this
-/// many characters: after `t`, an answer `traced()` is a continuation.
-const MIN_RESTATED_LINE: usize = 3;
+/// A restatement of the text before the cursor is only trimmed when it
+/// holds at least this many non-blank characters: after `t`, an answer
+/// `traced()` is a continuation, not a repeat.
+const MIN_RESTATED: usize = 3;
 
 /// Runs every rule; `None` when nothing usable is left.
 pub fn clean(raw: &str, ctx: &Context, stops: &[String], chat: bool) -> Option<String> {
@@ -104,9 +102,11 @@ pub fn strip_fence(text: &str) -> &str {
     }
 }
 
-/// Without a start that repeats the text before the cursor: the whole text
-/// of the cursor's line (its indentation aside), or any longer tail of the
-/// prefix.
+/// Without a start that restates the text before the cursor: the longest
+/// start of the answer that the prefix ends with, when it begins at the
+/// start of one of the prefix's lines (its indentation aside), so the model
+/// said those lines again. A repeat that begins mid-line (`1);` after
+/// `x.push(`) is the code going on, and stays.
 pub fn trim_prefix_overlap<'a>(text: &'a str, prefix: &str) -> &'a str {
     // Longest first: the whole repeated tail goes.
     let mut lengths: Vec<usize> = text
@@ -117,16 +117,20 @@ pub fn trim_prefix_overlap<'a>(text: &'a str, prefix: &str) -> &'a str {
         .filter(|&n| n <= prefix.len())
         .collect();
     lengths.reverse();
-    let line = prefix.rsplit('\n').next().unwrap_or_default();
-    let line_text = line.trim_start();
     for n in lengths {
         let head = &text[..n];
         if !prefix.ends_with(head) {
             continue;
         }
-        let restated =
-            line_text.chars().count() >= MIN_RESTATED_LINE && head.trim_start() == line_text;
-        if n >= MIN_PREFIX_OVERLAP || restated {
+        let before = &prefix[..prefix.len() - n];
+        let line_start = before
+            .rsplit('\n')
+            .next()
+            .unwrap_or_default()
+            .chars()
+            .all(|c| c == ' ' || c == '\t');
+        let said = head.chars().filter(|c| !c.is_whitespace()).count();
+        if line_start && said >= MIN_RESTATED {
             return &text[n..];
         }
     }
@@ -248,6 +252,14 @@ mod tests {
         );
         assert_eq!(trim_prefix_overlap("b", "a"), "b");
         assert_eq!(trim_prefix_overlap("traced()", "t"), "traced()");
+        assert_eq!(
+            trim_prefix_overlap("1);\n    x.push(2);", "x.push(1);\n    x.push("),
+            "1);\n    x.push(2);"
+        );
+        assert_eq!(
+            trim_prefix_overlap("let a = 1;\nlet b", "let a = 1;\n"),
+            "let b"
+        );
     }
 
     #[test]

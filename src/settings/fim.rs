@@ -102,6 +102,24 @@ impl FimSettings {
     }
 }
 
+/// `fim` settings that work but probably not as meant.
+pub(super) fn warnings(fim: &FimSettings, url: &Url) -> Vec<Problem> {
+    let mut warnings = Vec::new();
+    if fim.mode == FimMode::Chat && fim.template.is_some() {
+        warnings.push(Problem::new(
+            format!("{FIM}.template"),
+            "is not used with fim.mode \"chat\": the chat model is asked in words to fill the hole; remove it, or use fim.mode \"prompt\" with a completions endpoint",
+        ));
+    }
+    if fim.mode == FimMode::Prompt && is_chat_url(url) {
+        warnings.push(Problem::new(
+            format!("{FIM}.mode"),
+            "is \"prompt\" but the URL is a chat endpoint, which puts the FIM tokens inside a chat message: the model sees them as text; use the server's completions endpoint (e.g. /v1/completions) or fim.mode \"chat\"",
+        ));
+    }
+    warnings
+}
+
 /// True when the URL is a chat endpoint.
 pub fn is_chat_url(url: &Url) -> bool {
     let path = url.path().trim_end_matches('/');
@@ -414,6 +432,19 @@ mod tests {
         assert_eq!(f.mode, FimMode::Chat);
         let (f, _) = parse(json!({}), "http://h/v1/fim/completions");
         assert_eq!(f.mode, FimMode::Separate);
+    }
+
+    #[test]
+    fn doubtful_combinations_are_warnings() {
+        let url = Url::parse("http://h/v1/chat/completions").unwrap();
+        let (f, p) = parse(json!({"template": "qwen", "mode": "chat"}), url.as_str());
+        assert!(p.is_empty());
+        assert_eq!(warnings(&f, &url)[0].field, "fim.template");
+        let (f, _) = parse(json!({"template": "qwen"}), url.as_str());
+        assert_eq!(warnings(&f, &url)[0].field, "fim.mode");
+        let url = Url::parse("http://h/v1/completions").unwrap();
+        let (f, _) = parse(json!({"template": "qwen"}), url.as_str());
+        assert!(warnings(&f, &url).is_empty());
     }
 
     #[test]

@@ -264,6 +264,7 @@ impl Settings {
             optional_string(map, SYSTEM_FIELD, &mut problems).filter(|f| !f.trim().is_empty());
         cross_checks::check_system_field(&body, &mut problems);
         let fim = fim::parse_fim(map.get(fim::FIM), url.as_ref(), &body, &mut problems);
+        let fim_warnings = url.as_ref().map(|u| fim::warnings(&fim, u));
         let token_header = parse_token_header(map, &mut problems);
         let timeouts = parse_timeouts(map.get(TIMEOUTS), &mut problems);
         let retry = parse_retry(map.get(RETRY), &mut problems);
@@ -317,7 +318,7 @@ impl Settings {
                     network,
                     secrets,
                     fim,
-                    warnings,
+                    warnings: [warnings, fim_warnings.unwrap_or_default()].concat(),
                 })
             }
             _ => Err(problems),
