@@ -279,6 +279,9 @@ pub async fn check(settings_path: &Path, token: Option<&str>, connect: bool) -> 
     if !connect {
         return exit::OK;
     }
+    if crate::detect::fim::is_completion_settings(&settings) {
+        return check_completion(&settings).await;
+    }
     say(format!(
         "\n… sending a test completion (the same path as chat) to {}",
         settings.display_url()
@@ -333,6 +336,52 @@ pub async fn check(settings_path: &Path, token: Option<&str>, connect: bool) -> 
     };
     describe_bounds(&report).into_iter().for_each(say);
     code
+}
+
+/// `check --connect` for code-completion settings: one FIM request with a
+/// tiny prefix and suffix, through the same path as editor completions.
+async fn check_completion(settings: &crate::settings::Settings) -> u8 {
+    use crate::detect::fim;
+    say(format!(
+        "\n… sending a test code completion (fill in the middle, mode {}) to {}",
+        settings.fim.mode.as_str(),
+        settings.display_url()
+    ));
+    let completer = crate::completion::Completer::new();
+    let engine = Engine::new();
+    let cancel = CancellationToken::new();
+    let (report, failure) =
+        fim::test_completion(&completer, &engine, settings, &cancel, None).await;
+    match failure {
+        None if report.empty => {
+            say(
+                "⚠ the server answered, but nothing was left of the answer after clean-up (blank, or only text already around the cursor)",
+            );
+            exit::OK
+        }
+        None => {
+            say(format!(
+                "✓ the server completed {:?}|{:?} with {:?}",
+                fim::TEST_PREFIX,
+                fim::TEST_SUFFIX,
+                report.sample_text
+            ));
+            say(format!(
+                "  first byte after {} ms, done after {} ms",
+                report.first_byte_ms.unwrap_or(0),
+                report.total_ms.unwrap_or(0)
+            ));
+            exit::OK
+        }
+        Some(failure) => {
+            let mut lines = explain_failure(&failure).into_iter();
+            if let Some(first) = lines.next() {
+                say(format!("✗ {first}"));
+            }
+            lines.for_each(say);
+            exit::FAILED
+        }
+    }
 }
 
 /// Runs `complete`; returns the process exit code.

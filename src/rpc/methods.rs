@@ -15,7 +15,9 @@ use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
 
 mod discovery;
+mod fim_test;
 mod inline;
+mod lsp;
 mod params;
 mod trace;
 
@@ -38,6 +40,8 @@ pub struct Methods {
     catalog: RwLock<Catalog>,
     /// The stream ids of the completions running now: one id, one stream.
     streams: Mutex<HashSet<RequestId>>,
+    /// Documents synced over LSP, for `textDocument/inlineCompletion`.
+    lsp: lsp::Lsp,
 }
 
 /// Holds a stream id for one completion; frees it when dropped.
@@ -64,6 +68,7 @@ const TASK_METHODS: &[&str] = &[
     "llm/presets",
     "llm/detect",
     "llm/models",
+    lsp::INLINE_COMPLETION,
 ];
 /// A request that panics on purpose, to test the panic guard; only served
 /// when `LLM_SIDECAR_TEST_HOOKS=1`.
@@ -121,6 +126,7 @@ impl ChunkSink for NotifySink {
 }
 
 /// A JSON-RPC error before it is framed.
+#[derive(Debug, Clone)]
 struct RpcError {
     code: i64,
     message: String,
@@ -154,7 +160,7 @@ impl Methods {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .summary();
-        json!({
+        let mut result = json!({
             "serverInfo": {"name": "llm-sidecar", "version": env!("CARGO_PKG_VERSION")},
             "capabilities": {
                 "methods": TASK_METHODS,
@@ -164,7 +170,19 @@ impl Methods {
                 "configuration": "workspace/didChangeConfiguration",
             },
             "configuration": {"customLlms": catalog["customLlms"], "profiles": catalog["profiles"], "completion": catalog["completion"], "problems": problems},
-        })
+        });
+        if let (Value::Object(caps), Value::Object(lsp)) =
+            (&mut result["capabilities"], self.lsp.initialize(params))
+        {
+            caps.extend(lsp);
+        }
+        result
+    }
+
+    /// Called by the reader loop as request `id` arrives, before any later
+    /// notification is handled (see [`lsp::Lsp::arrived`]).
+    pub fn arrived(&self, id: &RequestId, method: &str, params: &Value) {
+        self.lsp.arrived(id, method, params);
     }
 
     fn update_catalog(&self, config: &Value) -> Vec<Problem> {
@@ -181,6 +199,9 @@ impl Methods {
 
     /// A notification other than the lifecycle ones.
     pub async fn notification(&self, method: &str, params: &Value, tx: &Outbox) {
+        if self.lsp.notification(method, params) {
+            return;
+        }
         match method {
             "workspace/didChangeConfiguration" => {
                 let config = params.get("settings").unwrap_or(&Value::Null);
@@ -219,6 +240,7 @@ impl Methods {
             "llm/presets" => response(id, &presets::listing()),
             "llm/detect" => self.detect(id, params, cancel).await,
             "llm/models" => self.models(id, params, cancel).await,
+            lsp::INLINE_COMPLETION => self.lsp_inline_completion(id, params, cancel).await,
             PANIC_METHOD if test_hooks() => panic!("panic requested through {PANIC_METHOD}"),
             _ => error(
                 id,
@@ -348,6 +370,9 @@ impl Methods {
         tx: &Outbox,
         cancel: &CancellationToken,
     ) -> Bytes {
+        if let Some(frame) = self.test_completion_if_asked(id, &params, tx, cancel).await {
+            return frame;
+        }
         let mut problems = Vec::new();
         let Some(mut params) = params_object(params, &mut problems) else {
             return invalid_params(&problems).frame(id);

@@ -171,6 +171,7 @@ where
                             out.send(error(&id, code::INVALID_REQUEST, &message, None));
                             continue;
                         }
+                        methods.arrived(&request_id, &method, &params);
                         spawn_request(
                             &tasks, &inflight, &methods, &out, request_id, method, params,
                         );
