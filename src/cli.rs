@@ -279,6 +279,9 @@ pub async fn check(settings_path: &Path, token: Option<&str>, connect: bool) -> 
     if !connect {
         return exit::OK;
     }
+    if crate::detect::fim::is_completion_settings(&settings) {
+        return check_completion(&settings).await;
+    }
     say(format!(
         "\n… sending a test completion (the same path as chat) to {}",
         settings.display_url()
@@ -335,6 +338,52 @@ pub async fn check(settings_path: &Path, token: Option<&str>, connect: bool) -> 
     code
 }
 
+/// `check --connect` for code-completion settings: one FIM request with a
+/// tiny prefix and suffix, through the same path as editor completions.
+async fn check_completion(settings: &crate::settings::Settings) -> u8 {
+    use crate::detect::fim;
+    say(format!(
+        "\n… sending a test code completion (fill in the middle, mode {}) to {}",
+        settings.fim.mode.as_str(),
+        settings.display_url()
+    ));
+    let completer = crate::completion::Completer::new();
+    let engine = Engine::new();
+    let cancel = CancellationToken::new();
+    let (report, failure) =
+        fim::test_completion(&completer, &engine, settings, &cancel, None).await;
+    match failure {
+        None if report.empty => {
+            say(
+                "⚠ the server answered, but nothing was left of the answer after clean-up (blank, or only text already around the cursor)",
+            );
+            exit::OK
+        }
+        None => {
+            say(format!(
+                "✓ the server completed {:?}|{:?} with {:?}",
+                fim::TEST_PREFIX,
+                fim::TEST_SUFFIX,
+                report.sample_text
+            ));
+            say(format!(
+                "  first byte after {} ms, done after {} ms",
+                report.first_byte_ms.unwrap_or(0),
+                report.total_ms.unwrap_or(0)
+            ));
+            exit::OK
+        }
+        Some(failure) => {
+            let mut lines = explain_failure(&failure).into_iter();
+            if let Some(first) = lines.next() {
+                say(format!("✗ {first}"));
+            }
+            lines.for_each(say);
+            exit::FAILED
+        }
+    }
+}
+
 /// Runs `complete`; returns the process exit code.
 pub async fn complete(
     settings_path: &Path,
@@ -374,10 +423,17 @@ pub async fn complete(
         in_reasoning: false,
         stop: stdout_closed.clone(),
     };
+    // The curl command shows what is sent: the key commands' output in place
+    // (masked); a failing command is reported by the completion below.
+    let resolved = match traced {
+        true => engine.with_keys(&settings, &cancel).await.ok().flatten(),
+        false => None,
+    };
+    let shown = resolved.as_ref().unwrap_or(&settings);
     let mut tracer = traced.then(|| {
         note("# the same request with curl (the token is read from $LLM_SIDECAR_TOKEN):");
-        note(trace::curl(&settings, &messages));
-        trace::StderrTrace::new(&settings)
+        note(trace::curl(shown, &messages));
+        trace::StderrTrace::new(shown)
     });
     let trace_sink = tracer
         .as_mut()

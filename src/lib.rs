@@ -15,6 +15,7 @@ pub mod completion;
 pub mod decode;
 pub mod demo;
 pub mod detect;
+pub mod documents;
 pub mod engine;
 pub mod extract;
 pub mod logging;

@@ -282,6 +282,61 @@ fn hundreds_of_pipelined_frames_in_one_write_are_all_answered() {
 }
 
 #[test]
+fn a_bad_frame_header_costs_one_error_and_the_frames_after_it_are_served() {
+    let mut sidecar = Sidecar::spawn();
+    // Bad headers whose body follows, each of a different shape; the body holds a colon and a blank
+    // line, the good frame comes right after it with no line break in between.
+    let body = json!({"jsonrpc": "2.0", "id": "lost", "method": "test/ping", "params": {"text": "a: b\r\n\r\nc"}});
+    let body = body.to_string();
+    let bad_headers = [
+        "Content-Length: x\r\n\r\n".to_owned(),
+        format!("Content-Length: {}x\r\n\r\n", body.len()),
+        format!("Content-Lenght: {}\r\n\r\n", body.len()),
+        format!("Content-Length {}\r\n\r\n", body.len()),
+    ];
+    for (n, header) in bad_headers.iter().enumerate() {
+        let before = sidecar.transcript().len();
+        let mut bytes = [header.as_bytes(), body.as_bytes()].concat();
+        for i in 0..3 {
+            let id = format!("after-{n}-{i}");
+            bytes.extend(frame(
+                json!({"jsonrpc": "2.0", "id": id, "method": "test/ping"})
+                    .to_string()
+                    .as_bytes(),
+            ));
+        }
+        sidecar.write_raw(&bytes);
+        for i in 0..3 {
+            sidecar
+                .wait_response(&json!(format!("after-{n}-{i}")), WAIT)
+                .expect_code(METHOD_NOT_FOUND);
+        }
+        let answers = &sidecar.transcript()[before..];
+        let parse_errors: Vec<&Value> = answers
+            .iter()
+            .filter(|m| m["error"]["code"] == json!(PARSE_ERROR))
+            .collect();
+        assert_eq!(
+            parse_errors.len(),
+            1,
+            "{header:?}: one error for the bad frame: {answers:?}"
+        );
+        assert_eq!(parse_errors[0]["id"], Value::Null, "{header:?}");
+        assert_eq!(
+            answers.len(),
+            4,
+            "{header:?}: nothing else is answered: {answers:?}"
+        );
+        assert!(
+            !answers.iter().any(|m| m["id"] == json!("lost")),
+            "the bad frame's body is not read as a request: {answers:?}"
+        );
+    }
+    assert_still_serving(&mut sidecar);
+    assert_eq!(sidecar.finish().code(), Some(0));
+}
+
+#[test]
 fn a_frame_cut_short_by_the_end_of_input_ends_the_process_cleanly() {
     let mut sidecar = Sidecar::spawn();
     sidecar.write_raw(b"Content-Length: 100\r\n\r\n{\"jsonrpc\": \"2.0\"");

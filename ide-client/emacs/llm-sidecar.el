@@ -24,6 +24,8 @@
 (require 'cl-lib)
 (require 'jsonrpc)
 (require 'subr-x)
+(require 'llm-sidecar-auth)
+(require 'llm-sidecar-config)
 
 (defgroup llm-sidecar nil
   "Stream LLM answers through llm-sidecar."
@@ -39,15 +41,19 @@
 Keys are strings or symbols.  AutoDev v1 dialog fields:
   ((customEngineServer
     . \"https://api.deepseek.com/v1/chat/completions\")
-   (customEngineToken . \"sk-...\")
    (customEngineResponseType . \"SSE\")
    (customEngineRequestFormat
     . ((customFields . ((model . \"deepseek-chat\") (stream . t)))))
    (customEngineResponseFormat . \"$.choices[0].delta.content\"))
-a preset: ((preset . \"deepseek\") (customEngineToken . \"sk-...\")),
+a preset: ((preset . \"deepseek\")),
 or an AutoDev 2.x customLlms entry (url, auth, requestFormat,
 responseFormat).  Nested objects are alists, arrays are vectors;
-t is true and :json-false is false."
+t is true and :json-false is false.
+The key: from auth-source by the server's host (see
+`llm-sidecar-auth-source'), or read by the sidecar:
+(customEngineTokenEnv . \"DEEPSEEK_API_KEY\") or
+(customEngineTokenCommand . [\"pass\" \"show\" \"deepseek\"]).  A plain
+customEngineToken works too, with a warning."
   :type '(alist :key-type (choice string symbol) :value-type sexp))
 
 (defcustom llm-sidecar-system-prompt nil
@@ -65,33 +71,14 @@ t is true and :json-false is false."
 
 (cl-defstruct (llm-sidecar--stream (:constructor llm-sidecar--make-stream))
   id (n 0) buffer connection (status 'streaming) request-id (text "") (reasoning "") (chunks 0)
-  reasoning-start reasoning-end answer-marker error result)
+  reasoning-start reasoning-end answer-marker error result
+  ;; the host the request went to without a key, if it did
+  unkeyed-host)
 
 (defvar-local llm-sidecar-status nil
   "The status of this buffer's answer: `streaming', `done', `cancelled' or `error'.")
 
 (defvar-local llm-sidecar--stream nil)
-
-;;;; JSON
-
-(defun llm-sidecar--json (value)
-  "VALUE as something `json-serialize' takes.
-VALUE holds alists, keyword plists, vectors, strings and numbers."
-  (cond
-   ((hash-table-p value) value)
-   ((and (consp value) (keywordp (car value))) ; a plist
-    (let ((h (make-hash-table :test #'equal)))
-      (cl-loop for (k v) on value by #'cddr
-               do (puthash (substring (symbol-name k) 1) (llm-sidecar--json v) h))
-      h))
-   ((and (consp value) (cl-every (lambda (e) (and (consp e) (or (stringp (car e)) (symbolp (car e))))) value))
-    (let ((h (make-hash-table :test #'equal)))
-      (dolist (e value)
-        (puthash (if (symbolp (car e)) (symbol-name (car e)) (car e)) (llm-sidecar--json (cdr e)) h))
-      h))
-   ((consp value) (vconcat (mapcar #'llm-sidecar--json value)))
-   ((vectorp value) (vconcat (mapcar #'llm-sidecar--json value)))
-   (t value)))
 
 ;;;; The log
 
@@ -124,26 +111,47 @@ VALUE holds alists, keyword plists, vectors, strings and numbers."
     (message "%s" (propertize msg 'face 'error))
     msg))
 
-(defun llm-sidecar--start ()
-  "Start the sidecar if it is not running; return the connection or nil."
+;; Emacs 30's jsonrpc.el (1.0.19 and later) configures its event log with `:events-buffer-config' and warns
+;; about the older `:events-buffer-scrollback-size', which is all Emacs 28 and 29 know.
+(defun llm-sidecar--events-initargs ()
+  "The initargs that turn jsonrpc.el's event log off, for the running Emacs.
+The log would keep every message, and so the settings' keys."
+  (if (slot-exists-p 'jsonrpc-connection '-events-buffer-config)
+      (list :events-buffer-config (list :size 0 :format 'full))
+    (list :events-buffer-scrollback-size 0)))
+
+(defun llm-sidecar--request (conn method params &rest args)
+  "Send the request METHOD with PARAMS and ARGS to CONN, asynchronously.
+ARGS are those of `jsonrpc-async-request'.  Return the request's id:
+jsonrpc.el 1.0.27 and later return it; before, it is the connection's
+request counter, just advanced for this request."
+  (let ((ret (apply #'jsonrpc-async-request conn method params args)))
+    (if (and (consp ret) (integerp (car ret)))
+        (car ret)
+      (jsonrpc--next-request-id conn))))
+
+(defun llm-sidecar--start (&optional report)
+  "Start the sidecar if it is not running; return the connection or nil.
+REPORT, a function of a message, reports a sidecar that cannot be
+run (default: `llm-sidecar--error')."
   (if (llm-sidecar-running-p)
       llm-sidecar--connection
     (let* ((cmd (if (stringp llm-sidecar-command) (list llm-sidecar-command) llm-sidecar-command))
            (program (car cmd)))
       (cond
        ((not (and program (or (file-executable-p program) (executable-find program))))
-        (llm-sidecar--error "llm-sidecar: cannot run %s (not found or not executable); set `llm-sidecar-command'"
-                            program)
+        (funcall (or report (lambda (msg) (llm-sidecar--error "%s" msg)))
+                 (format-message "llm-sidecar: cannot run %s (not found or not executable); set `llm-sidecar-command'"
+                                 program))
         nil)
        (t
         (setq llm-sidecar--stopping nil)
+        (setq llm-sidecar--presets nil)
         (setq llm-sidecar--connection
-              (make-instance
+              (apply
+               #'make-instance
                'jsonrpc-process-connection
                :name "llm-sidecar"
-               ;; 0: no JSON-RPC event log, which would hold the settings and their token.  stderr is still
-               ;; copied line by line into the events buffer, besides the stderr buffer.
-               :events-buffer-scrollback-size 0
                :notification-dispatcher #'llm-sidecar--on-notification
                :request-dispatcher (lambda (_conn method _params)
                                      (jsonrpc-error :code -32601 :message (format "%s: not supported" method)))
@@ -161,8 +169,10 @@ VALUE holds alists, keyword plists, vectors, strings and numbers."
                     :coding 'utf-8-emacs-unix
                     :noquery t
                     ;; the name jsonrpc.el prepared the stderr buffer under
-                    :stderr (get-buffer-create "*llm-sidecar stderr*"))))))
+                    :stderr (get-buffer-create "*llm-sidecar stderr*"))))
+               (llm-sidecar--events-initargs)))
         (add-hook 'kill-emacs-hook #'llm-sidecar-stop)
+        (llm-sidecar--initialize llm-sidecar--connection)
         llm-sidecar--connection)))))
 
 (defun llm-sidecar--on-shutdown (conn)
@@ -321,9 +331,11 @@ Runs from `kill-emacs-hook'."
 ;;;; Commands
 
 (defun llm-sidecar--selection (params)
-  "PARAMS (a plist) with the settings added."
+  "PARAMS (a plist) with the chat settings added.
+The configuration is sent first if it changed."
+  (llm-sidecar--sync-configuration)
   (if llm-sidecar-settings
-      (append params (list :settings (llm-sidecar--json llm-sidecar-settings)))
+      (append params (list :settings (llm-sidecar--resolve llm-sidecar-settings "llm-sidecar-settings")))
     params))
 
 (defun llm-sidecar--answer-buffer ()
@@ -353,11 +365,15 @@ Returns the answer buffer."
         (when conn
           (let* ((n (cl-incf llm-sidecar--count))
                  (id (format "emacs-%d-%d" (emacs-pid) n))
-                 (buf (llm-sidecar--answer-buffer))
-                 (st (llm-sidecar--make-stream :id id :n n :buffer buf :connection conn))
                  (messages (vconcat (and llm-sidecar-system-prompt
                                          (list (list :role "system" :content llm-sidecar-system-prompt)))
-                                    (list (list :role "user" :content content)))))
+                                    (list (list :role "user" :content content))))
+                 ;; before any buffer is made: a missing key is a `user-error'
+                 (params (llm-sidecar--selection (list :streamId id :messages messages)))
+                 (buf (llm-sidecar--answer-buffer))
+                 (st (llm-sidecar--make-stream :id id :n n :buffer buf :connection conn
+                                               :unkeyed-host (and llm-sidecar-settings
+                                                                  llm-sidecar-auth-unkeyed-host))))
             (with-current-buffer buf
               (let ((inhibit-read-only t)) (erase-buffer))
               (remove-overlays)
@@ -369,13 +385,11 @@ Returns the answer buffer."
             (puthash id st llm-sidecar--streams)
             (llm-sidecar--set-status st 'streaming)
             (display-buffer buf)
-            (let ((req (jsonrpc--async-request-1
-                        conn 'llm/complete
-                        (llm-sidecar--selection (list :streamId id :messages messages))
-                        :timeout nil
-                        :success-fn (lambda (result) (llm-sidecar--on-done st nil result))
-                        :error-fn (lambda (err) (llm-sidecar--on-done st err nil)))))
-              (setf (llm-sidecar--stream-request-id st) (car req)))
+            (setf (llm-sidecar--stream-request-id st)
+                  (llm-sidecar--request conn 'llm/complete params
+                                        :timeout nil
+                                        :success-fn (lambda (result) (llm-sidecar--on-done st nil result))
+                                        :error-fn (lambda (err) (llm-sidecar--on-done st err nil))))
             buf))))))
 
 (defun llm-sidecar--cancel-on-kill ()
@@ -394,13 +408,22 @@ Returns the answer buffer."
         (progn
           (setf (llm-sidecar--stream-error st) err)
           (llm-sidecar--set-status st 'error)
-          (llm-sidecar--error "%s%s" (llm-sidecar-format-error err)
+          (llm-sidecar--error "%s%s%s" (llm-sidecar-format-error err)
+                              (llm-sidecar--no-key-hint err (llm-sidecar--stream-unkeyed-host st))
                               (if (string-empty-p (llm-sidecar--stream-text st)) ""
                                 (format "\n(the partial answer is kept in %s)"
                                         (buffer-name (llm-sidecar--stream-buffer st))))))
       (setf (llm-sidecar--stream-result st) result)
       (llm-sidecar--fold-reasoning st)
       (llm-sidecar--set-status st 'done))))
+
+(defun llm-sidecar--no-key-hint (err host)
+  "A line saying no key was sent to HOST, when ERR is the server refusing it."
+  (let ((data (plist-get err :data)))
+    (if (and host (listp data) (equal (plist-get data :kind) "http_status")
+             (memql (plist-get data :status) '(401 403)))
+        (concat "\n" (llm-sidecar-auth-no-key-hint host))
+      "")))
 
 ;;;###autoload
 (defun llm-sidecar-cancel (&optional all)
@@ -469,12 +492,15 @@ stays.  Returns how many were cancelled."
          (with-current-buffer (get-buffer-create "*llm-sidecar presets*")
            (let ((inhibit-read-only t))
              (erase-buffer)
-             (insert "llm-sidecar presets: use one as ((preset . \"<name>\") (customEngineToken . \"...\"))\n\n")
+             (insert "llm-sidecar presets: use one as ((preset . \"<name>\")); the key from auth-source "
+                     "(machine <host> password <key>) or (customEngineTokenEnv . \"NAME\")\n\n")
              (seq-doseq (p (plist-get r :presets))
                (let ((aliases (plist-get p :aliases))
                      (url (or (plist-get p :urlHint) (plist-get (plist-get p :settings) :customEngineServer))))
                  (insert (plist-get p :name)
                          (if (> (length aliases) 0) (format " (%s)" (mapconcat #'identity aliases ", ")) "")
+                         ;; code completion presets go in `llm-sidecar-completion-settings'
+                         (if (equal (plist-get p :use) "completion") " [code completion]" "")
                          "\n")
                  (when (stringp (plist-get p :description))
                    (insert "    " (llm-sidecar--one-line (plist-get p :description) 200) "\n"))
@@ -482,6 +508,14 @@ stays.  Returns how many were cancelled."
            (special-mode)
            (display-buffer (current-buffer))))
        :error-fn (lambda (err) (llm-sidecar--error "%s" (llm-sidecar-format-error err)))))))
+
+;;;; Code completion (llm-sidecar-completion.el)
+
+;;;###autoload
+(progn
+  (autoload 'llm-sidecar-completion-mode "llm-sidecar-completion" "Ghost-text code completion." t)
+  (autoload 'llm-sidecar-complete "llm-sidecar-completion" "Request a code completion at point now." t)
+  (autoload 'llm-sidecar-accept "llm-sidecar-completion" "Insert the suggestion shown at point." t))
 
 (provide 'llm-sidecar)
 ;;; llm-sidecar.el ends here

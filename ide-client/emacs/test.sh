@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The Emacs client's tests, in the real Emacs, from a fresh Debian 12 machine (as root, or with sudo):
-# installs Debian's emacs-nox (Emacs 28) when missing, byte-compiles llm-sidecar.el with warnings as errors, then runs
+# installs Debian's emacs-nox (Emacs 28) when missing, byte-compiles llm-sidecar*.el with warnings as errors, then runs
 # the ERT suite (test/llm-sidecar-test.el) in batch mode against the real llm-sidecar binary and the mock LLM server
 # (../mock-llm) on 127.0.0.1. Uses $LLM_SIDECAR_BIN, else ../../target/release/llm-sidecar.
 # Prints ERT's lines and "emacs: N passed, N failed"; exits non-zero on a failure.
@@ -23,9 +23,10 @@ passed=0 failed=0
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-echo "--- emacs: byte-compile llm-sidecar.el (warnings are errors)"
-cp llm-sidecar.el "$tmp/"
-if emacs -Q --batch --eval '(setq byte-compile-error-on-warn t)' -f batch-byte-compile "$tmp/llm-sidecar.el"; then
+echo "--- emacs: byte-compile llm-sidecar*.el (warnings are errors)"
+mkdir -p "$tmp/lisp"
+cp llm-sidecar*.el "$tmp/lisp/"
+if emacs -Q --batch -L "$tmp/lisp" --eval '(setq byte-compile-error-on-warn t)' -f batch-byte-compile "$tmp"/lisp/*.el; then
   echo "   passed  byte-compile"
   passed=$((passed + 1))
 else

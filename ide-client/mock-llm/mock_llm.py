@@ -25,6 +25,8 @@ A scenario (built-in below, or from --scenarios, which adds to and overrides the
     hold_after   after this many events, keep the stream open (sending SSE comments) until the client disconnects
                  or hold_ms (default 60000) passes, then send the rest
     finish       send a last event with finish_reason "stop" (default true)
+    style        "chat" (default): pieces go in choices[0].delta.content; "completions": in choices[0].text, as
+                 OpenAI's /v1/completions and the fill-in-the-middle servers stream them (the fim* scenarios)
 
 The server stops by itself after --max-seconds (default 900), so a test that forgets it cannot leave it running.
 """
@@ -54,6 +56,15 @@ BUILTIN = {
     "unauthorized": {"status": 401, "body": {"error": {"message": "Incorrect API key provided: sk-te****", "type": "invalid_request_error"}}},
     # The text is at a path other than the default one: a configured $.choices[0].delta.text matches nothing.
     "othershape": {"raw_events": [{"choices": [{"delta": {"content": "Alpha"}}]}, {"choices": [{"delta": {"content": "Beta"}}]}]},
+    # Code completion (fill in the middle), answered as /v1/completions streams: choices[0].text.
+    # Two lines, for ghost text over more than one line.
+    "fim": {"style": "completions", "chunks": ["total = a + b", "\n    return total"]},
+    # One line with CJK and emoji.
+    "fimunicode": {"style": "completions", "chunks": ["print(\"你好 👋🏽\")"]},
+    # Holds the answer until the client goes away (a newer request cancels this one).
+    "fimslow": {"style": "completions", "chunks": ["never shown"], "hold_after": 0, "hold_ms": 60000},
+    # A failing completion server, with its own message.
+    "fimerror": {"status": 500, "body": {"error": {"message": "FIM backend exploded"}}},
 }
 
 LOCK = threading.Lock()
@@ -120,10 +131,13 @@ class Handler(BaseHTTPRequestHandler):
             events.append({"id": "mock", "model": "mock", "choices": [{"index": 0, "delta": {"reasoning_content": piece, "content": None}}]})
         if "raw_events" in sc:
             events.extend(sc["raw_events"])
+        completions = sc.get("style") == "completions"
         for piece in sc.get("chunks", []):
-            events.append({"id": "mock", "model": "mock", "choices": [{"index": 0, "delta": {"content": piece}}]})
+            choice = {"index": 0, "text": piece} if completions else {"index": 0, "delta": {"content": piece}}
+            events.append({"id": "mock", "model": "mock", "choices": [choice]})
         if sc.get("finish", True) and "raw_events" not in sc:
-            events.append({"id": "mock", "model": "mock", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+            last = {"index": 0, "text": "", "finish_reason": "stop"} if completions else {"index": 0, "delta": {}, "finish_reason": "stop"}
+            events.append({"id": "mock", "model": "mock", "choices": [last]})
         delay = sc.get("delay_ms", 0) / 1000.0
         hold_after = sc.get("hold_after")
         hold_ms = sc.get("hold_ms", 60000)

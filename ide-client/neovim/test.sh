@@ -47,7 +47,7 @@ run_suite() { # nvim-binary
   log="$scratch/busted.log"
   # No user config, no shada; Neovim's own state files go to a throw-away folder.
   XDG_STATE_HOME="$scratch/state" XDG_DATA_HOME="$scratch/data" \
-    timeout 600 "$nvim" --headless -u NONE -i NONE -c 'luafile test/run.lua' </dev/null >"$log" 2>&1
+    XDG_CACHE_HOME="$scratch/cache" timeout 600 "$nvim" --headless -u NONE -i NONE -c 'luafile test/run.lua' </dev/null >"$log" 2>&1
   rc=$?
   cat "$log"
   p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) tests\?\..*/\1/p' "$log" | tail -1)

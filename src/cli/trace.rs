@@ -53,6 +53,10 @@ impl TraceSink for StderrTrace {
         self.body.extend_from_slice(bytes);
     }
 
+    fn secrets(&mut self, secrets: &Secrets) {
+        self.secrets = secrets.clone();
+    }
+
     fn end(&mut self, cut: bool) {
         let body = std::mem::take(&mut self.body);
         let text = String::from_utf8_lossy(&body);

@@ -87,6 +87,12 @@ struct Slot {
     newest: Mutex<Option<(u64, CancellationToken)>>,
 }
 
+/// A place in the order of completion requests, for
+/// [`Completer::complete_in_order`]: take it when the request arrives.
+pub fn ticket() -> u64 {
+    NEXT_TICKET.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Numbers requests, so a request can tell whether it is still the newest.
 static NEXT_TICKET: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
@@ -138,13 +144,33 @@ impl Completer {
         cancel: &CancellationToken,
         trace: Option<&mut dyn TraceSink>,
     ) -> Result<InlineAnswer, Failure> {
+        self.complete_in_order(engine, settings, input, document, ticket(), cancel, trace)
+            .await
+    }
+
+    /// [`Completer::complete`] with a place in the order of requests taken
+    /// earlier ([`ticket`], when the request arrived): a request whose task
+    /// starts after a newer one for the same document has registered is
+    /// superseded at once instead of cancelling the newer one.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn complete_in_order(
+        &self,
+        engine: &Engine,
+        settings: &Settings,
+        input: &InlineInput,
+        document: &str,
+        ticket: u64,
+        cancel: &CancellationToken,
+        trace: Option<&mut dyn TraceSink>,
+    ) -> Result<InlineAnswer, Failure> {
         let started = Instant::now();
         let slot = self.slot(document);
-        let ticket = NEXT_TICKET.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mine = cancel.child_token();
         {
             let mut newest = slot.newest.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some((_, older)) = newest.replace((ticket, mine.clone())) {
+            if newest.as_ref().is_some_and(|(t, _)| *t > ticket) {
+                mine.cancel();
+            } else if let Some((_, older)) = newest.replace((ticket, mine.clone())) {
                 tracing::debug!(
                     document,
                     "a newer completion request supersedes the running one"

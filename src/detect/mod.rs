@@ -18,6 +18,7 @@
 //! whitespace); it is asked once more with a larger cap, for a sample text.
 //! [`models`] is the model list alone (`llm/models`).
 
+pub mod fim;
 mod models;
 mod options;
 pub mod shapes;
@@ -45,6 +46,9 @@ pub struct Detection {
     pub candidates: Vec<Candidate>,
     /// Every request made, in order, with what came of it.
     pub tried: Vec<Tried>,
+    /// Code completion: the FIM shapes the server answered, and verified
+    /// completion settings ([`fim`]).
+    pub fim: fim::FimDetection,
 }
 
 /// Settings that produced text.
@@ -207,9 +211,11 @@ pub async fn detect(
     }
     // Streaming first, then the shape the URL names, then the order tried.
     candidates.sort_by_key(|(named, c)| (c.response_type == "JSON", !named));
+    let fim = d.fim(listed.as_ref(), tags.as_ref()).await?;
     Ok(Detection {
         candidates: candidates.into_iter().map(|(_, c)| c).collect(),
         tried: d.tried,
+        fim,
     })
 }
 

@@ -128,6 +128,17 @@ impl Failure {
         }
     }
 
+    /// The server refused the credentials: HTTP 401 or 403.
+    pub fn refused_credentials(&self) -> bool {
+        matches!(
+            self.kind,
+            FailureKind::HttpStatus {
+                status: 401 | 403,
+                ..
+            }
+        )
+    }
+
     /// The protocol's name for the kind.
     pub fn kind_name(&self) -> &'static str {
         match self.kind {

@@ -10,12 +10,14 @@
 //! The jobs are split by file: [`failure`] (what can go wrong, as data and as
 //! a sentence), [`retry`] (which attempts are repeated, and the waits),
 //! [`connect`] (when a request's connection is ready, for the first-byte limit),
-//! [`send`] (one request up to its response headers) and [`read`] (one body
-//! to its end). This file holds the attempt loop and the types a caller sees.
+//! [`send`] (one request up to its response headers), [`read`] (one body
+//! to its end) and [`keys`] (the key commands run before sending). This file
+//! holds the attempt loop and the types a caller sees.
 
 pub mod connect;
 pub mod failure;
 mod get;
+pub mod keys;
 mod read;
 mod retry;
 mod send;
@@ -45,6 +47,8 @@ use self::trace::Tracer;
 #[derive(Debug, Default)]
 pub struct Engine {
     clients: Clients,
+    /// The outputs of key commands, cached for the process.
+    keys: keys::KeyCommands,
 }
 
 /// Which channel a piece of text belongs to.
@@ -182,7 +186,7 @@ impl Engine {
     /// read, time limits, retries, cancellation, decoding and extraction.
     pub async fn complete_body<S: ChunkSink>(
         &self,
-        settings: &Settings,
+        original: &Settings,
         body: Bytes,
         sink: &mut S,
         cancel: &CancellationToken,
@@ -190,6 +194,12 @@ impl Engine {
     ) -> Result<Completion, Failure> {
         let mut tracer = trace.map(Tracer::new);
         let started = Instant::now();
+        // Key commands run before anything is sent; their output is secret.
+        let (mut current, mut used_keys) = match self.resolve_keys(original, cancel).await? {
+            Some((resolved, outputs)) => (std::borrow::Cow::Owned(resolved), outputs),
+            None => (std::borrow::Cow::Borrowed(original), Vec::new()),
+        };
+        let settings: &Settings = &current;
         let deadline = settings
             .timeouts
             .total
@@ -210,11 +220,16 @@ impl Engine {
                     problems: vec![Problem::new(e.field(), e.to_string())],
                 })
             })?;
-        let headers = request::headers(settings);
+        let mut headers = request::headers(settings);
+        if let Some(tracer) = &mut tracer {
+            tracer.secrets(&settings.secrets);
+        }
         tracing::debug!(url = %settings.display_url(), bytes = body.len(), "sending completion request");
 
         let mut attempts = Attempts::default();
+        let mut keys_refreshed = false;
         loop {
+            let settings: &Settings = &current;
             attempts.made += 1;
             let attempt_started = Instant::now();
             if let Some(tracer) = &mut tracer {
@@ -280,6 +295,29 @@ impl Engine {
                     error
                 }
             };
+            // A key the server refused, from a command: the command is run
+            // again once, and the request sent once more only with a new key
+            // (the refused request was not served).
+            if !keys_refreshed && out.chunks == 0 && error.failure.refused_credentials() {
+                keys_refreshed = true;
+                match self.refreshed_keys(original, &used_keys, cancel).await {
+                    Ok(Some((fresh, outputs))) => {
+                        tracing::info!(
+                            status = error.failure.http.as_ref().map_or(0, |h| h.status),
+                            "the server refused the key; sending once more with the key command's new output"
+                        );
+                        current = std::borrow::Cow::Owned(fresh);
+                        used_keys = outputs;
+                        headers = request::headers(&current);
+                        if let Some(tracer) = &mut tracer {
+                            tracer.secrets(&current.secrets);
+                        }
+                        continue;
+                    }
+                    Ok(None) => {}
+                    Err(failure) => return Err(out.failed(failure, attempts.made, started)),
+                }
+            }
             match attempts.after(&error, &settings.retry, out.chunks > 0) {
                 Decision::GiveUp => {
                     return Err(out.failed(error.failure, attempts.made, started));

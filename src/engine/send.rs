@@ -104,9 +104,11 @@ async fn status_error(
     let retry_after = header(RETRY_AFTER);
     let retryable = matches!(status.as_u16(), 429 | 500 | 502 | 503 | 504);
     let location = status.is_redirection().then(|| header(LOCATION)).flatten();
-    let hint = (status.as_u16() == 404)
-        .then(|| missing_endpoint_hint(&settings.url))
-        .flatten();
+    let hint = match status.as_u16() {
+        404 => missing_endpoint_hint(&settings.url),
+        501 => no_infill_hint(&settings.url, message.as_deref()),
+        _ => None,
+    };
     let http = HttpInfo {
         status: status.as_u16(),
         content_type: header(CONTENT_TYPE),
@@ -149,6 +151,19 @@ fn error_body_message(raw: &[u8]) -> Option<String> {
             parse_lenient(data.trim()).and_then(|v| provider_message(&v))
         }
         Event::Truncated(_) => None,
+    })
+}
+
+/// For a 501 from llama.cpp's `/infill`: the loaded model has no
+/// fill-in-the-middle tokens, which no setting of the request can change.
+fn no_infill_hint(url: &Url, message: Option<&str>) -> Option<String> {
+    let infill = url.path().trim_end_matches('/').ends_with("/infill")
+        || message.is_some_and(|m| m.contains("Infill is not supported"));
+    infill.then(|| {
+        "the model the llama.cpp server has loaded has no fill-in-the-middle tokens, so /infill cannot work with it: \
+         load a FIM-trained model (a Qwen2.5-Coder, StarCoder2, DeepSeek-Coder or CodeGemma base model), or send the \
+         prompt to /completion with the fim.template of the model you run"
+            .to_owned()
     })
 }
 

@@ -11,7 +11,7 @@ use reqwest::header::HeaderMap;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::secrets::{is_credential_header, masked_header, masked_url};
+use crate::secrets::{Secrets, is_credential_header, masked_header, masked_url};
 use crate::settings::Settings;
 
 /// How much of each response body is traced.
@@ -44,6 +44,10 @@ pub trait TraceSink: Send {
     /// The response's body ended (or the attempt failed while reading it);
     /// `cut` when the body was longer than what was traced.
     fn end(&mut self, cut: bool);
+    /// The secrets known now, to mask in what the sink shows itself (the
+    /// body): called before the first request and whenever a key source
+    /// gives a new key. All secrets of the sink's settings are in it.
+    fn secrets(&mut self, _secrets: &Secrets) {}
 }
 
 /// A sink and how much body it may still get in this attempt.
@@ -83,6 +87,10 @@ impl<'t> Tracer<'t> {
             status,
             headers: masked(headers, settings, false),
         });
+    }
+
+    pub(super) fn secrets(&mut self, secrets: &Secrets) {
+        self.sink.secrets(secrets);
     }
 
     pub(super) fn body(&mut self, bytes: &[u8]) {

@@ -3,7 +3,10 @@
 //! A tokio-util codec. Header names are case-insensitive and headers other
 //! than `Content-Length` (such as `Content-Type`) are accepted and ignored.
 //! A frame larger than the limit is reported as [`Frame::Oversized`] and its
-//! body is then skipped as it arrives, never buffered whole.
+//! body is then skipped as it arrives, never buffered whole. After a header
+//! that cannot be read ([`Frame::BadHeader`]) the length of what follows is
+//! unknown: the reader skips to the next `Content-Length:` and goes on from
+//! there, so one bad frame costs one error, not the rest of the stream.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
@@ -34,10 +37,14 @@ enum State {
     Skip(usize),
     /// Skipping the rest of an oversized header block.
     SkipHeader,
+    /// After a bad header: skipping to the next `Content-Length:`.
+    Resync,
 }
 
 /// Largest header block accepted.
 const MAX_HEADER_BYTES: usize = 8 * 1024;
+/// Where the next frame starts after a bad header (compared ignoring case).
+const RESYNC_AT: &[u8] = b"content-length:";
 /// Default frame size limit.
 pub const DEFAULT_MAX_FRAME: usize = 64 << 20;
 
@@ -96,7 +103,8 @@ impl Decoder for FrameCodec {
                     buf.advance(blank);
                     let Some((at, end)) = header_end(buf) else {
                         if buf.len() >= MAX_HEADER_BYTES + 4 {
-                            // Too long whatever comes next: skip to its end.
+                            // Too long whatever comes next: skip to its end,
+                            // then to the next frame.
                             self.state = State::SkipHeader;
                             return Ok(Some(oversized_header()));
                         }
@@ -104,12 +112,17 @@ impl Decoder for FrameCodec {
                     };
                     if at > MAX_HEADER_BYTES {
                         buf.advance(end);
+                        self.state = State::Resync;
                         return Ok(Some(oversized_header()));
                     }
                     let block = buf.split_to(at);
                     buf.advance(end - at);
                     match Self::parse_header(&block) {
-                        Err(detail) => return Ok(Some(Frame::BadHeader { detail })),
+                        Err(detail) => {
+                            // A body may follow, of a length nobody knows.
+                            self.state = State::Resync;
+                            return Ok(Some(Frame::BadHeader { detail }));
+                        }
                         Ok(size) if size > self.max_frame => {
                             self.state = State::Skip(size);
                             return Ok(Some(Frame::Oversized { size }));
@@ -120,11 +133,23 @@ impl Decoder for FrameCodec {
                 State::SkipHeader => match header_end(buf) {
                     Some((_, end)) => {
                         buf.advance(end);
-                        self.state = State::Header;
+                        self.state = State::Resync;
                     }
                     None => {
                         // Keep what could be the start of the blank line.
                         let keep = buf.len().min(3);
+                        buf.advance(buf.len() - keep);
+                        return Ok(None);
+                    }
+                },
+                State::Resync => match find_ignoring_case(buf, RESYNC_AT) {
+                    Some(at) => {
+                        buf.advance(at);
+                        self.state = State::Header;
+                    }
+                    None => {
+                        // Keep what could be the start of the next header.
+                        let keep = buf.len().min(RESYNC_AT.len() - 1);
                         buf.advance(buf.len() - keep);
                         return Ok(None);
                     }
@@ -207,6 +232,13 @@ fn header_end(buf: &[u8]) -> Option<(usize, usize)> {
     None
 }
 
+/// Where `needle` (lower-case ASCII) first occurs in `haystack`, ignoring case.
+fn find_ignoring_case(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack
+        .windows(needle.len())
+        .position(|window| window.eq_ignore_ascii_case(needle))
+}
+
 fn oversized_header() -> Frame {
     Frame::BadHeader {
         detail: format!("the frame header is longer than {MAX_HEADER_BYTES} bytes"),
@@ -261,6 +293,30 @@ mod tests {
         let out = frames(input, 100);
         assert!(matches!(out[0], Frame::BadHeader { .. }));
         assert_eq!(out[1], Frame::Message(Bytes::from_static(b"{}")));
+    }
+
+    #[test]
+    fn after_a_bad_header_reading_resumes_at_the_next_content_length() {
+        // The bad frame's body (with a colon and a blank line in it) is
+        // skipped, whatever follows it directly.
+        let input = b"Content-Length: x\r\n\r\n{\"a\": \"b\n\n\"}Content-Length: 2\r\n\r\n{}\
+            CONTENT-LENGTH: 3\r\n\r\n[1]";
+        let out = frames_both_ways(input, 100);
+        assert!(matches!(out[0], Frame::BadHeader { .. }), "{:?}", out[0]);
+        assert_eq!(
+            out[1..],
+            [
+                Frame::Message(Bytes::from_static(b"{}")),
+                Frame::Message(Bytes::from_static(b"[1]"))
+            ]
+        );
+        // An oversized header's body is skipped the same way.
+        let mut input = b"X-Long: ".to_vec();
+        input.extend(std::iter::repeat_n(b'a', MAX_HEADER_BYTES + 10));
+        input.extend_from_slice(b"\r\nContent-Length: 5\r\n\r\nhello\nContent-Length: 2\r\n\r\n{}");
+        let out = frames_both_ways(&input, 100);
+        assert!(matches!(out[0], Frame::BadHeader { .. }), "{:?}", out[0]);
+        assert_eq!(out[1..], [Frame::Message(Bytes::from_static(b"{}"))]);
     }
 
     /// Decodes `input` whole and byte by byte; both must agree.

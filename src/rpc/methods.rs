@@ -12,17 +12,19 @@ use std::sync::{Mutex, RwLock};
 
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 mod discovery;
+mod fim_test;
 mod inline;
+mod lsp;
 mod params;
 mod trace;
 
 use params::{Named, params_object, parse_messages, take_trace};
 
 use super::message::{RequestId, code, error, notification, response};
+use super::outbox::{ChunkStream, Outbox};
 use crate::engine::{ChunkKind, ChunkSink, Engine, Failure, FailureKind, TraceSink};
 
 use crate::completion::Completer;
@@ -38,6 +40,8 @@ pub struct Methods {
     catalog: RwLock<Catalog>,
     /// The stream ids of the completions running now: one id, one stream.
     streams: Mutex<HashSet<RequestId>>,
+    /// Documents synced over LSP, for `textDocument/inlineCompletion`.
+    lsp: lsp::Lsp,
 }
 
 /// Holds a stream id for one completion; frees it when dropped.
@@ -64,6 +68,7 @@ const TASK_METHODS: &[&str] = &[
     "llm/presets",
     "llm/detect",
     "llm/models",
+    lsp::INLINE_COMPLETION,
 ];
 /// A request that panics on purpose, to test the panic guard; only served
 /// when `LLM_SIDECAR_TEST_HOOKS=1`.
@@ -82,80 +87,46 @@ fn test_hooks() -> bool {
 
 /// Sends each piece as an `llm/chunk` notification, when a stream id was given.
 ///
-/// The frame is written by hand, as serde would write
-/// `{"jsonrpc":"2.0","method":"llm/chunk","params":{"streamId","seq","text","kind"}}`:
-/// the part up to the stream id is serialised once per stream, and each chunk
-/// is one buffer of the right size (the text escaped into it), nothing else.
+/// The part of the frame up to the stream id is serialised once per stream;
+/// the outbox frames each piece (or merges pieces, see [`super::outbox`]).
 struct NotifySink {
     /// Trace frames to write before the next chunk (`"trace": true`).
     trace: Option<trace::Pending>,
-    /// `{"jsonrpc":"2.0","method":"llm/chunk","params":{"streamId":<id>,"seq":`
-    prefix: Option<Vec<u8>>,
-    seq: u64,
-    tx: mpsc::Sender<Bytes>,
+    stream: Option<ChunkStream>,
+    out: Outbox,
 }
 
 impl NotifySink {
-    fn new(
-        stream_id: Option<&Value>,
-        trace: Option<trace::Pending>,
-        tx: mpsc::Sender<Bytes>,
-    ) -> Self {
-        let prefix = stream_id.map(|id| {
+    fn new(stream_id: Option<&Value>, trace: Option<trace::Pending>, out: &Outbox) -> Self {
+        let stream = stream_id.map(|id| {
             let mut prefix =
                 br#"{"jsonrpc":"2.0","method":"llm/chunk","params":{"streamId":"#.to_vec();
             // A string or a number: serialising it cannot fail.
             serde_json::to_writer(&mut prefix, id).expect("serialisable stream id");
             prefix.extend_from_slice(br#","seq":"#);
-            prefix
+            out.chunk_stream(prefix)
         });
         NotifySink {
             trace,
-            prefix,
-            seq: 0,
-            tx,
+            stream,
+            out: out.clone(),
         }
     }
-}
-
-/// The frame of one `llm/chunk`, after `prefix`.
-fn chunk_frame(prefix: &[u8], seq: u64, kind: ChunkKind, text: &str) -> Bytes {
-    let kind = match kind {
-        ChunkKind::Content => &br#","kind":"content"}}"#[..],
-        ChunkKind::Reasoning => &br#","kind":"reasoning"}}"#[..],
-    };
-    let mut digits = itoa::Buffer::new();
-    let digits = digits.format(seq).as_bytes();
-    // Exactly the frame's size when the text needs no escapes (quotes,
-    // backslashes and control characters are rare enough for a
-    // reallocation), so the buffer becomes the `Bytes` without another one.
-    const TEXT: &[u8] = br#","text":"#;
-    let len = prefix.len() + digits.len() + TEXT.len() + text.len() + 2 + kind.len();
-    let mut frame = Vec::with_capacity(len);
-    frame.extend_from_slice(prefix);
-    frame.extend_from_slice(digits);
-    frame.extend_from_slice(TEXT);
-    // Writing a string into a Vec cannot fail.
-    serde_json::to_writer(&mut frame, text).expect("serialisable text");
-    frame.extend_from_slice(kind);
-    Bytes::from(frame)
 }
 
 impl ChunkSink for NotifySink {
     async fn chunk(&mut self, kind: ChunkKind, text: &str) {
         if let Some(pending) = &self.trace {
-            pending.flush(&self.tx).await;
+            pending.flush(&self.out);
         }
-        let Some(prefix) = &self.prefix else {
-            return;
-        };
-        let frame = chunk_frame(prefix, self.seq, kind, text);
-        self.seq += 1;
-        let _ = self.tx.send(frame).await;
+        if let Some(stream) = &mut self.stream {
+            stream.chunk(kind, text);
+        }
     }
 }
 
 /// A JSON-RPC error before it is framed.
+#[derive(Debug, Clone)]
 struct RpcError {
     code: i64,
     message: String,
@@ -189,7 +160,7 @@ impl Methods {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .summary();
-        json!({
+        let mut result = json!({
             "serverInfo": {"name": "llm-sidecar", "version": env!("CARGO_PKG_VERSION")},
             "capabilities": {
                 "methods": TASK_METHODS,
@@ -199,7 +170,19 @@ impl Methods {
                 "configuration": "workspace/didChangeConfiguration",
             },
             "configuration": {"customLlms": catalog["customLlms"], "profiles": catalog["profiles"], "completion": catalog["completion"], "problems": problems},
-        })
+        });
+        if let (Value::Object(caps), Value::Object(lsp)) =
+            (&mut result["capabilities"], self.lsp.initialize(params))
+        {
+            caps.extend(lsp);
+        }
+        result
+    }
+
+    /// Called by the reader loop as request `id` arrives, before any later
+    /// notification is handled (see [`lsp::Lsp::arrived`]).
+    pub fn arrived(&self, id: &RequestId, method: &str, params: &Value) {
+        self.lsp.arrived(id, method, params);
     }
 
     fn update_catalog(&self, config: &Value) -> Vec<Problem> {
@@ -215,7 +198,10 @@ impl Methods {
     }
 
     /// A notification other than the lifecycle ones.
-    pub async fn notification(&self, method: &str, params: &Value, tx: &mpsc::Sender<Bytes>) {
+    pub async fn notification(&self, method: &str, params: &Value, tx: &Outbox) {
+        if self.lsp.notification(method, params) {
+            return;
+        }
         match method {
             "workspace/didChangeConfiguration" => {
                 let config = params.get("settings").unwrap_or(&Value::Null);
@@ -227,12 +213,10 @@ impl Methods {
                         .collect();
                     let message =
                         format!("llm-sidecar: configuration problems: {}", lines.join("; "));
-                    let _ = tx
-                        .send(notification(
-                            "window/showMessage",
-                            &json!({"type": 2, "message": message}),
-                        ))
-                        .await;
+                    tx.send(notification(
+                        "window/showMessage",
+                        &json!({"type": 2, "message": message}),
+                    ));
                 }
             }
             _ => tracing::debug!(%method, "ignoring notification"),
@@ -245,7 +229,7 @@ impl Methods {
         method: &str,
         id: &Value,
         params: Value,
-        tx: &mpsc::Sender<Bytes>,
+        tx: &Outbox,
         cancel: &CancellationToken,
     ) -> Bytes {
         match method {
@@ -256,6 +240,7 @@ impl Methods {
             "llm/presets" => response(id, &presets::listing()),
             "llm/detect" => self.detect(id, params, cancel).await,
             "llm/models" => self.models(id, params, cancel).await,
+            lsp::INLINE_COMPLETION => self.lsp_inline_completion(id, params, cancel).await,
             PANIC_METHOD if test_hooks() => panic!("panic requested through {PANIC_METHOD}"),
             _ => error(
                 id,
@@ -281,7 +266,7 @@ impl Methods {
         &self,
         id: &Value,
         params: Value,
-        tx: &mpsc::Sender<Bytes>,
+        tx: &Outbox,
         cancel: &CancellationToken,
     ) -> Bytes {
         let mut problems = Vec::new();
@@ -313,17 +298,21 @@ impl Methods {
         let mut tracer = pending.clone().map(|pending| {
             trace::TraceNotifier::new(stream_id.clone(), settings.secrets.clone(), pending)
         });
-        let mut sink = NotifySink::new(stream_id.as_ref(), pending.clone(), tx.clone());
+        let mut sink = NotifySink::new(stream_id.as_ref(), pending.clone(), tx);
         let trace_sink = tracer.as_mut().map(|t| t as &mut dyn TraceSink);
         let result = self
             .engine
             .complete_traced(&settings, &messages, &mut sink, cancel, trace_sink)
             .await;
         if let Some(pending) = &pending {
-            pending.flush(tx).await;
+            pending.flush(tx);
         }
         match result {
-            Ok(completion) => {
+            Ok(mut completion) => {
+                if let Some(stream) = &sink.stream {
+                    // Pieces merged while the client was not reading count once.
+                    completion.chunks = stream.frames();
+                }
                 tracing::info!(
                     chunks = completion.chunks,
                     chars = completion.text.len(),
@@ -378,9 +367,12 @@ impl Methods {
         &self,
         id: &Value,
         params: Value,
-        tx: &mpsc::Sender<Bytes>,
+        tx: &Outbox,
         cancel: &CancellationToken,
     ) -> Bytes {
+        if let Some(frame) = self.test_completion_if_asked(id, &params, tx, cancel).await {
+            return frame;
+        }
         let mut problems = Vec::new();
         let Some(mut params) = params_object(params, &mut problems) else {
             return invalid_params(&problems).frame(id);
@@ -410,7 +402,7 @@ impl Methods {
         let (report, failure) =
             probe::run_traced(&self.engine, &settings, &messages, cancel, trace_sink).await;
         if let Some(pending) = &pending {
-            pending.flush(tx).await;
+            pending.flush(tx);
         }
         let mut report = serde_json::to_value(&report).unwrap_or_default();
         if let Some(failure) = failure {
@@ -502,6 +494,7 @@ fn failure_error(failure: &Failure) -> RpcError {
 
 #[cfg(test)]
 mod tests {
+    use super::super::outbox::chunk_frame;
     use super::*;
 
     #[test]
@@ -527,10 +520,10 @@ mod tests {
             text: &'a str,
             kind: ChunkKind,
         }
-        let (tx, _rx) = mpsc::channel(1);
+        let out = Outbox::new();
         for id in [json!("chat-42"), json!(7), json!("q\"\\\u{1}é")] {
-            let sink = NotifySink::new(Some(&id), None, tx.clone());
-            let prefix = sink.prefix.as_deref().unwrap();
+            let sink = NotifySink::new(Some(&id), None, &out);
+            let prefix = sink.stream.as_ref().unwrap().prefix();
             for (seq, kind, text) in [
                 (0, ChunkKind::Content, "Hello"),
                 (10, ChunkKind::Reasoning, ""),
@@ -552,6 +545,6 @@ mod tests {
                 assert_eq!(chunk_frame(prefix, seq, kind, text), expected);
             }
         }
-        assert!(NotifySink::new(None, None, tx).prefix.is_none());
+        assert!(NotifySink::new(None, None, &out).stream.is_none());
     }
 }

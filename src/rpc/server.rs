@@ -3,9 +3,15 @@
 //! - One reader: frames from stdin, dispatched in arrival order. Lifecycle
 //!   methods and `$/cancelRequest` are handled inline; every other request
 //!   runs as its own task, with no cap on how many are in flight.
-//! - One writer task fed by one channel: every frame (chunk notifications and
-//!   responses alike) goes through it, so a request's chunks, sent by its task
-//!   before the task sends the response, are always on stdout first.
+//! - One writer task fed by one queue ([`Outbox`]): every frame (chunk
+//!   notifications and responses alike) goes through it, so a request's
+//!   chunks, queued by its task before the task queues the response, are
+//!   always on stdout first. Queuing never waits for stdout (see the outbox
+//!   for the back-pressure rule): a client that stops reading does not stall
+//!   the reading of stdin, `$/cancelRequest` or the engine's timeouts.
+//! - At the end (EOF, `exit`, stdout gone) running requests are cancelled and
+//!   get [`END_GRACE`] to answer; one that has not answered by then is
+//!   answered `-32800` for it, so every request is still answered once.
 //! - Cancel is ours: each running request has a `CancellationToken`; the
 //!   handler sees it and answers with the text produced so far.
 //! - Ids are typed ([`RequestId`]); an id still in flight cannot be reused
@@ -24,19 +30,18 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
 use futures::{FutureExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use tokio::sync::mpsc;
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-use super::frame::{Frame, FrameCodec, encode_into};
+use super::frame::{Frame, FrameCodec};
 use super::message::{self, Incoming, RequestId, code, error, response};
 use super::methods::{self, Methods};
+use super::outbox::Outbox;
 
 /// How the server loop ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,9 +66,6 @@ impl Exit {
     }
 }
 
-/// Frames waiting for the writer; a full queue slows producers down instead
-/// of growing without bound when the client stops reading.
-const WRITE_QUEUE: usize = 4096;
 /// The most frames gathered into one write.
 const BATCH_FRAMES: usize = 1024;
 /// The write buffer is kept between writes up to this size.
@@ -80,9 +82,9 @@ where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin + Send + 'static,
 {
-    let (tx, rx) = mpsc::channel::<Bytes>(WRITE_QUEUE);
+    let out = Outbox::new();
     let output_gone = CancellationToken::new();
-    let writer = tokio::spawn(write_frames(rx, output, output_gone.clone()));
+    let writer = tokio::spawn(write_frames(out.clone(), output, output_gone.clone()));
     let methods = Arc::new(Methods::new());
     let inflight: Inflight = Arc::default();
     let tasks = TaskTracker::new();
@@ -111,25 +113,17 @@ where
                     "the frame is {size} bytes; the limit is {} bytes",
                     super::frame::DEFAULT_MAX_FRAME
                 );
-                send(
-                    &tx,
-                    error(&Value::Null, code::INVALID_REQUEST, &message, None),
-                )
-                .await;
+                out.send(error(&Value::Null, code::INVALID_REQUEST, &message, None));
                 continue;
             }
             Frame::BadHeader { detail } => {
                 tracing::warn!(%detail, "bad frame header");
-                send(
-                    &tx,
-                    error(
-                        &Value::Null,
-                        code::PARSE_ERROR,
-                        &format!("bad frame header: {detail}"),
-                        None,
-                    ),
-                )
-                .await;
+                out.send(error(
+                    &Value::Null,
+                    code::PARSE_ERROR,
+                    &format!("bad frame header: {detail}"),
+                    None,
+                ));
                 continue;
             }
         };
@@ -138,7 +132,7 @@ where
             Err(failure) => {
                 tracing::warn!(detail = %failure.detail, "a frame is not valid JSON");
                 let frame = error(&failure.id, code::PARSE_ERROR, &failure.detail, None);
-                send(&tx, frame).await;
+                out.send(frame);
                 continue;
             }
         };
@@ -150,23 +144,19 @@ where
             } => {
                 let id = request_id.to_value();
                 if shutdown {
-                    send(
-                        &tx,
-                        error(
-                            &id,
-                            code::INVALID_REQUEST,
-                            "the server is shutting down",
-                            None,
-                        ),
-                    )
-                    .await;
+                    out.send(error(
+                        &id,
+                        code::INVALID_REQUEST,
+                        "the server is shutting down",
+                        None,
+                    ));
                     continue;
                 }
                 match method.as_str() {
-                    "initialize" => send(&tx, response(&id, &methods.initialize(&params))).await,
+                    "initialize" => out.send(response(&id, &methods.initialize(&params))),
                     "shutdown" => {
                         shutdown = true;
-                        send(&tx, response(&id, &Value::Null)).await;
+                        out.send(response(&id, &Value::Null));
                     }
                     _ if methods::is_known(&method) => {
                         let in_use = inflight
@@ -178,14 +168,17 @@ where
                             let message = format!(
                                 "request id {request_id} is already in use by a request that is still running; use a new id"
                             );
-                            send(&tx, error(&id, code::INVALID_REQUEST, &message, None)).await;
+                            out.send(error(&id, code::INVALID_REQUEST, &message, None));
                             continue;
                         }
-                        spawn_request(&tasks, &inflight, &methods, &tx, request_id, method, params);
+                        methods.arrived(&request_id, &method, &params);
+                        spawn_request(
+                            &tasks, &inflight, &methods, &out, request_id, method, params,
+                        );
                     }
                     _ => {
                         let message = format!("unknown method `{method}`");
-                        send(&tx, error(&id, code::METHOD_NOT_FOUND, &message, None)).await;
+                        out.send(error(&id, code::METHOD_NOT_FOUND, &message, None));
                     }
                 }
             }
@@ -199,11 +192,11 @@ where
                 }
                 "$/cancelRequest" => cancel(&inflight, &params),
                 "initialized" | "$/setTrace" | "$/logTrace" => {}
-                other => methods.notification(other, &params, &tx).await,
+                other => methods.notification(other, &params, &out).await,
             },
             Incoming::Response => {}
             Incoming::Invalid { id, reason } => {
-                send(&tx, error(&id, code::INVALID_REQUEST, &reason, None)).await;
+                out.send(error(&id, code::INVALID_REQUEST, &reason, None));
             }
         }
     };
@@ -214,8 +207,10 @@ where
         token.cancel();
     }
     tasks.close();
-    let _ = tokio::time::timeout(END_GRACE, tasks.wait()).await;
-    drop(tx);
+    if tokio::time::timeout(END_GRACE, tasks.wait()).await.is_err() {
+        answer_unfinished(&inflight, &out);
+    }
+    out.close();
     drop(methods);
     if exit != Exit::OutputClosed {
         let _ = tokio::time::timeout(END_GRACE, writer).await;
@@ -223,23 +218,22 @@ where
     exit
 }
 
-/// The only code that writes to the output. A failed write cancels
-/// `output_gone`; what is queued after that is read and dropped, so producers
-/// never block on a dead writer.
+/// The only code that writes to the output. A failed write discards the
+/// outbox (what is queued after that is dropped) and cancels `output_gone`.
 ///
 /// Whatever is queued when the writer wakes (often every chunk of one read
 /// from the server) goes out in one write; it never waits for more.
 async fn write_frames<W: AsyncWrite + Unpin>(
-    mut rx: mpsc::Receiver<Bytes>,
+    out: Outbox,
     mut output: W,
     output_gone: CancellationToken,
 ) {
-    let mut frames = Vec::with_capacity(BATCH_FRAMES);
+    let mut entries = Vec::with_capacity(BATCH_FRAMES);
     let mut batch = Vec::new();
-    while rx.recv_many(&mut frames, BATCH_FRAMES).await > 0 {
+    while out.take(&mut entries, BATCH_FRAMES).await {
         batch.clear();
-        for body in frames.drain(..) {
-            encode_into(&body, &mut batch);
+        for entry in entries.drain(..) {
+            entry.encode_into(&mut batch);
         }
         let written = match output.write_all(&batch).await {
             Ok(()) => output.flush().await,
@@ -247,6 +241,7 @@ async fn write_frames<W: AsyncWrite + Unpin>(
         };
         if let Err(e) = written {
             tracing::error!(error = %e, "cannot write to stdout (the client closed it); cancelling every request and exiting");
+            out.discard();
             output_gone.cancel();
             break;
         }
@@ -255,7 +250,6 @@ async fn write_frames<W: AsyncWrite + Unpin>(
             batch = Vec::new();
         }
     }
-    while rx.recv().await.is_some() {}
 }
 
 /// When the last running request has ended: gives the memory the allocator
@@ -269,9 +263,30 @@ fn release_memory() {
     }
 }
 
-async fn send(tx: &mpsc::Sender<Bytes>, frame: Bytes) {
-    // The writer only stops when stdout is gone; then there is nobody to tell.
-    let _ = tx.send(frame).await;
+/// At the end, requests still running after the grace period (a handler
+/// that does not see its cancel, such as one stuck in a blocking call) are
+/// answered for: `-32800`, once, and their own answer, if it ever comes, is
+/// not sent.
+fn answer_unfinished(inflight: &Inflight, out: &Outbox) {
+    let unfinished: Vec<RequestId> = inflight
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .drain()
+        .map(|(id, _)| id)
+        .collect();
+    for id in unfinished {
+        tracing::warn!(%id, grace_ms = END_GRACE.as_millis() as u64, "a request did not stop in time; answering it as cancelled");
+        let message = format!(
+            "the request was cancelled because the server is exiting, and did not stop within {} s",
+            END_GRACE.as_secs()
+        );
+        out.send(error(
+            &id.to_value(),
+            code::REQUEST_CANCELLED,
+            &message,
+            Some(&json!({"kind": "cancelled", "partialText": "", "unfinished": true})),
+        ));
+    }
 }
 
 fn cancel(inflight: &Inflight, params: &Value) {
@@ -297,7 +312,7 @@ fn spawn_request(
     tasks: &TaskTracker,
     inflight: &Inflight,
     methods: &Arc<Methods>,
-    tx: &mpsc::Sender<Bytes>,
+    out: &Outbox,
     key: RequestId,
     method: String,
     params: Value,
@@ -309,10 +324,10 @@ fn spawn_request(
         .unwrap_or_else(|e| e.into_inner())
         .insert(key.clone(), token.clone());
     let span = tracing::info_span!("request", id = %key, method = %method);
-    let (inflight, methods, tx) = (inflight.clone(), methods.clone(), tx.clone());
+    let (inflight, methods, out) = (inflight.clone(), methods.clone(), out.clone());
     tasks.spawn(
         async move {
-            let handled = AssertUnwindSafe(methods.request(&method, &id, params, &tx, &token))
+            let handled = AssertUnwindSafe(methods.request(&method, &id, params, &out, &token))
                 .catch_unwind()
                 .await;
             let frame = handled.unwrap_or_else(|panic| {
@@ -329,13 +344,15 @@ fn spawn_request(
                     Some(&json!({"kind": "internal"})),
                 )
             });
-            // The id is free again once its answer is on its way.
-            let idle = {
+            // The id is free again once its answer is on its way. Not in the
+            // map any more: the server ended and answered for it already.
+            let (answer, idle) = {
                 let mut map = inflight.lock().unwrap_or_else(|e| e.into_inner());
-                map.remove(&key);
-                map.is_empty()
+                (map.remove(&key).is_some(), map.is_empty())
             };
-            send(&tx, frame).await;
+            if answer {
+                out.send(frame);
+            }
             if idle {
                 release_memory();
             }

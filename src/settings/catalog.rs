@@ -299,6 +299,9 @@ impl Catalog {
         match Settings::from_canonical(&merged) {
             Ok(mut settings) if problems.is_empty() => {
                 origins.translate(&mut settings.warnings);
+                for field in settings.key_sources.fields_mut() {
+                    *field = origins.user_field(field);
+                }
                 Ok(settings)
             }
             Ok(_) => Err(problems),

@@ -43,7 +43,7 @@ impl Settings {
             p.as_ref()
                 .map_or(Value::Null, |p| Value::from(p.normalized.as_str()))
         };
-        serde_json::json!({
+        let mut shown = serde_json::json!({
             SERVER: self.secrets.scrub(self.url.as_str()),
             TOKEN: self.token.as_deref().map(crate::secrets::mask),
             RESPONSE_TYPE: self.response_type.as_str().to_uppercase(),
@@ -73,6 +73,8 @@ impl Settings {
             },
             CA_CERTIFICATES: self.network.ca_certificates.as_ref().map(|p| p.display().to_string()),
             fim::FIM: self.fim.describe(),
-        })
+        });
+        self.key_sources.describe_into(&mut shown);
+        shown
     }
 }

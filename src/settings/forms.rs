@@ -136,6 +136,21 @@ pub fn canonical(value: &Value, problems: &mut Vec<Problem>) -> (Map<String, Val
                             problems,
                         );
                     }
+                    for (key, canonical) in [
+                        ("tokenEnv", super::key_source::TOKEN_ENV),
+                        ("tokenCommand", super::key_source::TOKEN_COMMAND),
+                    ] {
+                        if let Some(source) = auth.get(key) {
+                            renamed(
+                                &mut out,
+                                &mut origins,
+                                canonical,
+                                &format!("auth.{key}"),
+                                source.clone(),
+                                problems,
+                            );
+                        }
+                    }
                     if let Some(kind) = auth.get("type").filter(|k| !k.is_null()) {
                         renamed(
                             &mut out,
@@ -315,7 +330,25 @@ fn fields_of(format: &mut Map<String, Value>) -> &mut Map<String, Value> {
 
 /// Layers `over` on `base`: keys of `over` win; the maps inside the request
 /// format merge entry by entry (headers case-insensitively).
+///
+/// The token's sources are one setting: a layer that gives any of them
+/// replaces the source of the layers below.
 pub fn merge(base: &mut Map<String, Value>, over: Map<String, Value>) {
+    let token_keys = [
+        TOKEN,
+        super::key_source::TOKEN_ENV,
+        super::key_source::TOKEN_COMMAND,
+    ];
+    let gives = |key: &str| match over.get(key) {
+        None | Some(Value::Null) => false,
+        Some(Value::String(s)) => !s.trim().is_empty(),
+        Some(_) => true,
+    };
+    if token_keys.iter().any(|k| gives(k)) {
+        for key in token_keys {
+            base.remove(key);
+        }
+    }
     for (key, value) in over {
         match (key.as_str(), base.get_mut(&key), value) {
             (REQUEST_FORMAT, Some(Value::Object(base_format)), Value::Object(over_format)) => {

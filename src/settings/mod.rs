@@ -9,12 +9,15 @@
 //! problem at once, each naming the field as the user typed it, so one round
 //! trip shows everything to fix. Nothing downstream re-validates: a
 //! `Settings` value is always usable. [`describe`] shows it back to the user.
+//! [`key_source`] reads a token or header value from an environment variable
+//! or names the command the engine runs for it.
 
 pub mod catalog;
 mod cross_checks;
 pub mod describe;
 pub mod fim;
 pub mod forms;
+pub mod key_source;
 pub mod request_format;
 pub mod schema;
 mod secret_values;
@@ -23,6 +26,7 @@ mod typo;
 pub mod validate;
 
 pub use catalog::{Catalog, Selection};
+pub use key_source::{KeySource, KeySources, SourcedKey};
 pub use token::AuthScheme;
 
 use std::time::Duration;
@@ -68,6 +72,9 @@ pub struct Settings {
     pub retry: RetryPolicy,
     pub limits: Limits,
     pub network: NetworkConfig,
+    /// Where the token or header values come from when they are not typed
+    /// in ([`key_source`]); a command's output is put in place by the engine.
+    pub key_sources: KeySources,
     /// Values to keep out of logs and errors.
     pub secrets: Secrets,
     /// Code completion: the `fim` object, with its mode settled.
@@ -216,6 +223,8 @@ const KNOWN_KEYS: &[&str] = &[
     TOKEN_HEADER,
     SYSTEM_FIELD,
     AUTH_TYPE,
+    key_source::TOKEN_ENV,
+    key_source::TOKEN_COMMAND,
     catalog::PRESET,
     fim::FIM,
     "model",
@@ -254,12 +263,29 @@ impl Settings {
 
         let url = parse_url(map.get(SERVER), &mut problems);
         let auth_scheme = token::parse_auth_type(map, &mut problems);
-        let token = token::parse_token(map, auth_scheme, &mut problems);
+        let mut token = token::parse_token(map, auth_scheme, &mut problems);
+        let token_source = key_source::parse_token_source(map, &mut problems);
+        let mut source_values = Vec::new();
+        if let Some((key, Some(value))) = &token_source {
+            token = token::clean(value, auth_scheme, &key.field).unwrap_or_else(|problem| {
+                problems.push(problem);
+                None
+            });
+            source_values.push(value.clone());
+        }
         let response_type = parse_response_type(map.get(RESPONSE_TYPE), &mut problems);
         let content_path = parse_path(map, RESPONSE_FORMAT, &mut problems);
         let reasoning_path = parse_path(map, REASONING_FORMAT, &mut problems);
-        let (mut body, custom_headers) =
+        let (mut body, custom_headers, sourced_headers) =
             request_format::parse_request_format(map.get(REQUEST_FORMAT), &mut problems);
+        for (name, _) in &sourced_headers {
+            let read = custom_headers.iter().filter(|(n, _)| n == name);
+            source_values.extend(read.filter_map(|(_, v)| v.to_str().ok().map(str::to_owned)));
+        }
+        let key_sources = KeySources {
+            token: token_source.map(|(key, _)| key),
+            headers: sourced_headers,
+        };
         body.system_field =
             optional_string(map, SYSTEM_FIELD, &mut problems).filter(|f| !f.trim().is_empty());
         cross_checks::check_system_field(&body, &mut problems);
@@ -295,6 +321,9 @@ impl Settings {
                     // What the user typed, before it was trimmed or encoded.
                     secrets.add(raw.trim());
                 }
+                for value in &source_values {
+                    secrets.add(value);
+                }
                 let warnings =
                     cross_checks::warnings(&body, response_type, &content_path, &reasoning_path);
                 if let Some(name) = &token_header
@@ -316,6 +345,7 @@ impl Settings {
                     retry,
                     limits,
                     network,
+                    key_sources,
                     secrets,
                     fim,
                     warnings: [warnings, fim_warnings.unwrap_or_default()].concat(),

@@ -74,10 +74,13 @@ const REFUSED_HEADERS: &[(&str, &str)] = &[
     ),
 ];
 
+/// Header values from a key source (`{"env": ...}`, `{"command": [...]}`).
+pub(super) type SourcedHeaders = Vec<(HeaderName, key_source::SourcedKey)>;
+
 pub(super) fn parse_request_format(
     value: Option<&Value>,
     problems: &mut Vec<Problem>,
-) -> (BodySpec, Vec<(HeaderName, HeaderValue)>) {
+) -> (BodySpec, Vec<(HeaderName, HeaderValue)>, SourcedHeaders) {
     let mut body = BodySpec {
         custom_fields: Map::new(),
         role_key: "role".to_owned(),
@@ -88,8 +91,8 @@ pub(super) fn parse_request_format(
     let mut headers = Vec::new();
     let parsed;
     let format = match value {
-        None | Some(Value::Null) => return (body, headers),
-        Some(Value::String(s)) if s.trim().is_empty() => return (body, headers),
+        None | Some(Value::Null) => return (body, headers, Vec::new()),
+        Some(Value::String(s)) if s.trim().is_empty() => return (body, headers, Vec::new()),
         Some(Value::String(s)) => match serde_json::from_str::<Value>(s) {
             Ok(v) => {
                 parsed = v;
@@ -100,7 +103,7 @@ pub(super) fn parse_request_format(
                     REQUEST_FORMAT,
                     format!("is not valid JSON ({e}); expected e.g. {{\"customFields\": {{\"model\": \"deepseek-chat\", \"stream\": true}}}}"),
                 ));
-                return (body, headers);
+                return (body, headers, Vec::new());
             }
         },
         Some(other) => other,
@@ -113,7 +116,7 @@ pub(super) fn parse_request_format(
                 kind_of(format)
             ),
         ));
-        return (body, headers);
+        return (body, headers, Vec::new());
     };
     for key in format.keys() {
         if !REQUEST_FORMAT_KEYS.contains(&key.as_str()) {
@@ -178,10 +181,11 @@ pub(super) fn parse_request_format(
             ),
         ));
     }
+    let mut sourced = Vec::new();
     if let Some(map) = object_member(format, "customHeaders", problems) {
-        headers = parse_headers(map, problems);
+        (headers, sourced) = parse_headers(map, problems);
     }
-    (body, headers)
+    (body, headers, sourced)
 }
 
 /// Why `customHeaders` (or `tokenHeader`) may not set `name`, if it may not.
@@ -210,21 +214,37 @@ fn object_member<'a>(
     }
 }
 
+/// `customHeaders`: plain values, and those read from a key source (an
+/// environment variable's value is in place already; a command's comes later).
 fn parse_headers(
     map: &Map<String, Value>,
     problems: &mut Vec<Problem>,
-) -> Vec<(HeaderName, HeaderValue)> {
+) -> (Vec<(HeaderName, HeaderValue)>, SourcedHeaders) {
     let mut headers = Vec::new();
+    let mut sourced = Vec::new();
     for (name, value) in map {
         let field = format!("{REQUEST_FORMAT}.customHeaders.{name}");
+        let mut source = None;
         let text = match value {
             Value::String(s) => s.clone(),
             Value::Number(n) => n.to_string(),
             Value::Bool(b) => b.to_string(),
+            Value::Object(object) => {
+                match key_source::parse_header_source(object, &field, problems) {
+                    Some((kind, read)) => {
+                        source = Some(kind);
+                        read.unwrap_or_default()
+                    }
+                    None => continue,
+                }
+            }
             other => {
                 problems.push(Problem::new(
                     field,
-                    format!("must be a string, got {}", kind_of(other)),
+                    format!(
+                        "must be a string, {{\"env\": \"VARIABLE\"}} or {{\"command\": [...]}}, got {}",
+                        kind_of(other)
+                    ),
                 ));
                 continue;
             }
@@ -243,6 +263,18 @@ fn parse_headers(
             ));
             continue;
         }
+        if let Some(source) = source {
+            let key = key_source::SourcedKey { field, source };
+            // An environment variable's value now; a command's when it runs.
+            if matches!(key.source, key_source::KeySource::Env(_)) && !text.is_empty() {
+                match key_source::header_value(&text, &key.field, &key.source) {
+                    Ok(value) => headers.push((header_name.clone(), value)),
+                    Err(problem) => problems.push(problem),
+                }
+            }
+            sourced.push((header_name, key));
+            continue;
+        }
         match HeaderValue::from_str(&text) {
             Ok(mut header_value) => {
                 if is_secret_name(name) {
@@ -256,5 +288,5 @@ fn parse_headers(
             )),
         }
     }
-    headers
+    (headers, sourced)
 }

@@ -26,6 +26,17 @@ pub struct SettingsSchema {
     /// The API token, sent as `Authorization: Bearer <token>` when non-empty. Spaces,
     /// line ends and invisible characters around it and a pasted `Bearer ` are removed.
     pub custom_engine_token: Option<String>,
+    /// The token is read by the sidecar from its own environment variable of this name
+    /// instead of being sent over the pipe. At most one of `customEngineToken`,
+    /// `customEngineTokenEnv` and `customEngineTokenCommand` may be set. Only ever take it
+    /// from the user's own settings, never from a workspace or project file.
+    pub custom_engine_token_env: Option<String>,
+    /// The token is the trimmed standard output of this program, run by the sidecar
+    /// without a shell and without input (10 s at most), e.g. `["pass", "show", "deepseek"]`.
+    /// The output is cached for the process and read again once after a 401 or 403.
+    /// Only ever take it from the user's own settings, never from a workspace or project file.
+    #[schemars(length(min = 1))]
+    pub custom_engine_token_command: Option<Vec<String>>,
     /// What the server answers with. Default `SSE`. If the response's
     /// Content-Type says otherwise, the body is read as what it is.
     pub custom_engine_response_type: Option<ResponseTypeName>,
@@ -226,7 +237,8 @@ pub struct RequestFormat {
     /// Framing and hop-by-hop headers (`Content-Length`, `Transfer-Encoding`, `Host`,
     /// `Connection`, `Keep-Alive`, `Proxy-Connection`, `TE`, `Trailer`, `Upgrade`, `Expect`,
     /// `Content-Encoding`, `Accept-Encoding`, `Proxy-Authorization`) are refused.
-    pub custom_headers: Option<BTreeMap<String, String>>,
+    /// A value may be a key source instead of a string (`{"env": "AZURE_API_KEY"}`).
+    pub custom_headers: Option<BTreeMap<String, HeaderValueInput>>,
     /// Renames the keys inside each message (to two different names).
     pub message_keys: Option<MessageKeys>,
     /// A whole-body template that replaces the default body; every value that is exactly
@@ -234,6 +246,33 @@ pub struct RequestFormat {
     /// code completion, `"$prefix"`, `"$suffix"` or `"$fimPrompt"`; `"$language"` and
     /// `"$path"` are filled in too).
     pub fields: Option<BTreeMap<String, Value>>,
+}
+
+/// A header value: the text, or a key source the sidecar reads it from.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum HeaderValueInput {
+    Text(String),
+    Source(KeySourceSchema),
+}
+
+/// Where the sidecar reads a secret header value from; the value is masked everywhere.
+/// Only ever take it from the user's own settings, never from a workspace or project file.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged, deny_unknown_fields)]
+pub enum KeySourceSchema {
+    /// The sidecar's own environment variable.
+    Env {
+        /// The variable's name.
+        env: String,
+    },
+    /// The trimmed standard output of a program run without a shell and without input,
+    /// cached for the process and run again once after a 401 or 403.
+    Command {
+        /// The program and its arguments.
+        #[schemars(length(min = 1))]
+        command: Vec<String>,
+    },
 }
 
 /// The keys of each message.
@@ -282,11 +321,16 @@ pub struct RetrySchema {
 
 /// A `customLlms` entry's `auth`.
 #[derive(Debug, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct AuthSchema {
     /// `Bearer` (default) or `Basic`; use `tokenHeader` to send the token as is in another header.
     #[serde(rename = "type")]
     pub kind: Option<String>,
     pub token: Option<String>,
+    /// As `customEngineTokenEnv`.
+    pub token_env: Option<String>,
+    /// As `customEngineTokenCommand`.
+    pub token_command: Option<Vec<String>>,
 }
 
 /// AutoDev's model types.
@@ -306,7 +350,7 @@ pub enum ModelType {
 #[serde(deny_unknown_fields)]
 pub struct CustomRequestSchema {
     /// Extra headers (as `customHeaders`).
-    pub headers: Option<BTreeMap<String, String>>,
+    pub headers: Option<BTreeMap<String, HeaderValueInput>>,
     /// Body fields (as `customFields`).
     pub body: Option<BTreeMap<String, Value>>,
     /// Sent as the body's `stream` unless the body has it; `false` also means a JSON response.

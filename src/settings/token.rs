@@ -58,7 +58,16 @@ pub(super) fn parse_token(
     problems: &mut Vec<Problem>,
 ) -> Option<String> {
     let raw = optional_string(map, TOKEN, problems)?;
-    let mut token = trim_invisible(&raw);
+    clean(&raw, scheme, TOKEN).unwrap_or_else(|problem| {
+        problems.push(problem);
+        None
+    })
+}
+
+/// A token as typed or read from a key source (`field` names where it came
+/// from), cleaned up as described in the module comment; `None` when empty.
+pub(super) fn clean(raw: &str, scheme: AuthScheme, field: &str) -> Result<Option<String>, Problem> {
+    let mut token = trim_invisible(raw);
     for pasted in ["Bearer", "Basic"] {
         if token.len() > pasted.len()
             && token.is_char_boundary(pasted.len())
@@ -70,28 +79,25 @@ pub(super) fn parse_token(
         }
     }
     if token.is_empty() {
-        return None;
+        return Ok(None);
     }
     if scheme == AuthScheme::Basic && token.contains(':') {
         // user:password: spaces and non-ASCII letters are fine in a password.
         if let Some((at, c)) = first_bad(token, |c| !c.is_control() && !is_invisible(c)) {
-            problems.push(bad_character(at, c));
-            return None;
+            return Err(bad_character(field, at, c));
         }
-        return Some(STANDARD.encode(token));
+        return Ok(Some(STANDARD.encode(token)));
     }
     if let Some((at, c)) = first_bad(token, |c| c.is_ascii_graphic()) {
-        problems.push(bad_character(at, c));
-        return None;
+        return Err(bad_character(field, at, c));
     }
     if scheme == AuthScheme::Basic && !is_encoded_credentials(token) {
-        problems.push(Problem::new(
-            TOKEN,
+        return Err(Problem::new(
+            field,
             "with auth type Basic, give `user:password` (it is base64-encoded for you) or its base64 form",
         ));
-        return None;
     }
-    Some(token.to_owned())
+    Ok(Some(token.to_owned()))
 }
 
 /// Zero-width characters, the BOM and the like: invisible when pasted.
@@ -115,7 +121,7 @@ fn first_bad(text: &str, allowed: impl Fn(char) -> bool) -> Option<(usize, char)
 }
 
 /// A problem naming the character (never quoting the token).
-fn bad_character(position: usize, c: char) -> Problem {
+fn bad_character(field: &str, position: usize, c: char) -> Problem {
     let name = match c {
         ' ' => "a space",
         '\t' => "a tab",
@@ -129,10 +135,15 @@ fn bad_character(position: usize, c: char) -> Problem {
         c if c.is_control() || c.is_whitespace() || is_invisible(c) => "an invisible character",
         _ => "a non-ASCII character",
     };
+    let why = if field == TOKEN {
+        "it was probably pasted with the key: copy the key again"
+    } else {
+        "check what the key source gives"
+    };
     Problem::new(
-        TOKEN,
+        field,
         format!(
-            "contains {name} (U+{:04X}) at position {position}, which an HTTP header cannot carry; it was probably pasted with the key: copy the key again",
+            "contains {name} (U+{:04X}) at position {position}, which an HTTP header cannot carry; {why}",
             c as u32
         ),
     )

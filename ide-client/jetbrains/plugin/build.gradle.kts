@@ -3,6 +3,8 @@
 // repositories, and was not run on the machines this repo is tested on (see README.md).
 plugins {
     id("java")
+    // the inline completion provider implements the platform's Kotlin (suspend) API: it is written in Kotlin
+    id("org.jetbrains.kotlin.jvm") version "2.1.20"
     id("org.jetbrains.intellij.platform") version "2.11.0"
 }
 
@@ -26,6 +28,10 @@ dependencies {
 java {
     // 2024.2+ platforms run on Java 21; the client core is Java 17 source and compiles unchanged.
     toolchain { languageVersion = JavaLanguageVersion.of(21) }
+}
+
+kotlin {
+    jvmToolchain(21)
 }
 
 sourceSets {

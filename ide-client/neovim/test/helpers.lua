@@ -66,16 +66,57 @@ function H.settings(scenario, extra)
   return s
 end
 
+--- Settings without any token, for a scenario of the mock (the tests add the key source they test).
+function H.settings_without_token(scenario, extra)
+  local s = H.settings(scenario)
+  s.customEngineToken = nil
+  for k, v in pairs(extra or {}) do s[k] = v end
+  return s
+end
+
+--- Code-completion settings for a fim* scenario of the mock (OpenAI /v1/completions shape: choices[0].text).
+function H.fim_settings(scenario, extra)
+  local s = {
+    customEngineServer = string.format('http://127.0.0.1:%d/%s/v1/completions', H.mock.port, scenario),
+    customEngineToken = 'sk-fim-token',
+    customEngineResponseFormat = '$.choices[0].text',
+    customEngineRequestFormat = { customFields = { model = 'mock-coder', stream = true } },
+    fim = { multiline = true },
+    retry = { maxRetries = 0 },
+  }
+  for k, v in pairs(extra or {}) do s[k] = v end
+  return s
+end
+
+--- The text of a file ('' when it does not exist).
+function H.read_file(path)
+  local f = io.open(path, 'rb')
+  if not f then return '' end
+  local text = f:read('*a')
+  f:close()
+  return text
+end
+
 --- Replaces vim.notify with a recorder; returns the list of {msg, level}.
 function H.capture_notify()
   local seen = {}
   H.real_notify = H.real_notify or vim.notify
   vim.notify = function(msg, level) seen[#seen + 1] = { msg = msg, level = level } end
+  H.notified = seen
   return seen
 end
 
 function H.restore_notify()
   if H.real_notify then vim.notify = H.real_notify end
+end
+
+--- How many notifications at that level contain needle.
+function H.count(seen, level, needle)
+  local n = 0
+  for _, m in ipairs(seen) do
+    if m.level == level and tostring(m.msg):find(needle, 1, true) then n = n + 1 end
+  end
+  return n
 end
 
 function H.find(seen, level, needle)
@@ -94,9 +135,11 @@ function H.status(buf)
 end
 
 function H.wait_status(buf, want)
-  H.wait('status ' .. want .. ' of buffer ' .. buf .. ' (now ' .. tostring(H.status(buf)) .. ')', function()
-    return H.status(buf) == want
-  end)
+  -- An answer that ended otherwise fails at once, with what was notified.
+  local ended = function() return H.status(buf) == want or (want ~= 'streaming' and H.status(buf) ~= 'streaming') end
+  H.wait('status ' .. want .. ' of buffer ' .. buf, ended)
+  assert(H.status(buf) == want, string.format('buffer %d: status %s, not %s; notified: %s', buf,
+    tostring(H.status(buf)), want, vim.inspect(H.notified or {})))
 end
 
 --- The pids of this Neovim's children that run the sidecar binary.

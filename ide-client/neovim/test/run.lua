@@ -12,7 +12,8 @@ if found then lib = vim.fn.fnamemodify(found, ':h') end
 package.path = share .. '/?.lua;' .. share .. '/?/init.lua;' .. here .. '/?.lua;' .. package.path
 package.cpath = lib .. '/?.so;' .. package.cpath
 
-_G.arg = { [0] = 'busted', '--output=gtest', '--directory=' .. here, here .. '/spec' }
+-- One instance of the plugin's modules for every spec file, as in a real editor (busted would load them anew per file).
+_G.arg = { [0] = 'busted', '--output=gtest', '--no-auto-insulate', '--directory=' .. here, here .. '/spec' }
 local filter = os.getenv('BUSTED_FILTER')
 if filter and filter ~= '' then table.insert(_G.arg, 1, '--filter=' .. filter) end
 

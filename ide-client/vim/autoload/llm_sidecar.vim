@@ -2,17 +2,21 @@ vim9script
 # llm-sidecar client for Vim 9: one sidecar process per Vim, spoken to through a job channel in "lsp" mode
 # (Vim does the JSON-RPC framing); answers stream into scratch buffers. See :help llm-sidecar.
 
+import autoload 'llm_sidecar/keys.vim'
+
 var job: job
 var chan: channel
 var streams: dict<dict<any>> = {}   # streamId -> answer state
 var count = 0
 var stopping = false
+var sent_config: dict<any> = {}     # what the running sidecar was configured with
+var config_generation = 0          # increases whenever the configuration sent changes
 
 const LOG_NAME = 'llm-sidecar://log'
 const REASONING_HEADER = 'Reasoning:'
 const REASONING_END = '---'
 
-def Error(msg: string)
+export def Error(msg: string)
   echohl ErrorMsg
   for line in split(msg, "\n")
     echomsg line
@@ -31,10 +35,16 @@ def Cmd(): list<string>
   return type(cmd) == v:t_string ? [cmd] : cmd
 enddef
 
-# The request's settings selection: g:llm_sidecar_settings (any settings form), g:llm_sidecar_llm, g:llm_sidecar_profile.
-def Selection(params: dict<any>): dict<any>
+# Adds the request's settings selection to params: g:llm_sidecar_settings (any settings form, with
+# g:llm_sidecar_token_env / g:llm_sidecar_token_command as its key source), g:llm_sidecar_llm, g:llm_sidecar_profile.
+# False (after an error) when the settings must not be sent.
+def Selection(params: dict<any>): bool
   if exists('g:llm_sidecar_settings')
-    params.settings = g:llm_sidecar_settings
+    var settings = keys.Apply(g:llm_sidecar_settings, 'g:llm_sidecar_token_env', 'g:llm_sidecar_token_command')
+    if !keys.Check(settings, 'g:llm_sidecar_settings')
+      return false
+    endif
+    params.settings = settings
   endif
   if exists('g:llm_sidecar_llm')
     params.llm = g:llm_sidecar_llm
@@ -42,11 +52,100 @@ def Selection(params: dict<any>): dict<any>
   if exists('g:llm_sidecar_profile')
     params.profile = g:llm_sidecar_profile
   endif
-  return params
+  return true
+enddef
+
+# --- configuration: g:llm_sidecar_custom_llms, g:llm_sidecar_profiles, g:llm_sidecar_completion ---------------------
+# Sent as initializationOptions when the sidecar starts, and with workspace/didChangeConfiguration before the next
+# request after one of them changed.
+
+# [ok, configuration]; ok is false (after an error) when a part must not go over the pipe.
+def Configuration(): list<any>
+  var c: dict<any> = {}
+  if exists('g:llm_sidecar_custom_llms')
+    if !keys.CheckList(g:llm_sidecar_custom_llms)
+      return [false, {}]
+    endif
+    c.customLlms = g:llm_sidecar_custom_llms
+  endif
+  if exists('g:llm_sidecar_profiles')
+    for [name, p] in items(g:llm_sidecar_profiles)
+      if !keys.Check(p, 'g:llm_sidecar_profiles[' .. name .. ']')
+        return [false, {}]
+      endif
+    endfor
+    c.profiles = g:llm_sidecar_profiles
+  endif
+  if exists('g:llm_sidecar_completion')
+    if !keys.Check(g:llm_sidecar_completion, 'g:llm_sidecar_completion')
+      return [false, {}]
+    endif
+    c.completion = g:llm_sidecar_completion
+  endif
+  return [true, c]
+enddef
+
+# The configuration as it was last sent, and its generation (the completion errors are shown again after a change).
+export def ConfigGeneration(): number
+  return config_generation
+enddef
+
+def ShowConfigurationProblems(msg: dict<any>)
+  var problems = get(get(get(msg, 'result', {}), 'configuration', {}), 'problems', [])
+  if type(problems) != v:t_list || empty(problems)
+    return
+  endif
+  Error(join(['llm-sidecar: configuration problems:']
+    + mapnew(problems, (_, p) => '  ' .. get(p, 'field', '') .. ': ' .. get(p, 'message', '')), "\n"))
+enddef
+
+# Tells a running sidecar what changed since the configuration it was given.
+def Sync()
+  var [ok, cfg] = Configuration()
+  if !ok || cfg == sent_config
+    return
+  endif
+  var change = deepcopy(cfg)
+  if has_key(sent_config, 'customLlms') && !has_key(cfg, 'customLlms')
+    change.customLlms = []
+  endif
+  if has_key(sent_config, 'profiles') && !has_key(cfg, 'profiles')
+    change.profiles = {}
+  endif
+  if has_key(sent_config, 'completion') && !has_key(cfg, 'completion')
+    change.completion = v:null
+  endif
+  sent_config = cfg
+  config_generation += 1
+  ch_sendexpr(chan, {method: 'workspace/didChangeConfiguration', params: {settings: change}})
 enddef
 
 export def IsRunning(): bool
   return job_status(job) == 'run'
+enddef
+
+# Starts the sidecar when needed and sends it what changed in the configuration. For the completion module.
+export def EnsureStarted(): bool
+  if !Start()
+    return false
+  endif
+  Sync()
+  return true
+enddef
+
+export def Channel(): channel
+  return chan
+enddef
+
+# A line of the client's own in the log buffer (llm-sidecar://log).
+export def Log(msg: string)
+  var buf = bufnr(LOG_NAME)
+  if buf == -1
+    buf = bufadd(LOG_NAME)
+    bufload(buf)
+    setbufvar(buf, '&buftype', 'nofile')
+  endif
+  appendbufline(buf, '$', strftime('%Y-%m-%dT%H:%M:%S') .. ' [client] ' .. msg)
 enddef
 
 export def Pid(): number
@@ -88,6 +187,18 @@ def Start(): bool
   endif
   chan = job_getchannel(job)
   stopping = false
+  var [ok, cfg] = Configuration()
+  var init: dict<any> = {processId: getpid(), clientInfo: {name: 'llm-sidecar.vim'}, capabilities: {}}
+  if ok && !empty(cfg)
+    init.initializationOptions = cfg
+  endif
+  if cfg != sent_config
+    config_generation += 1
+  endif
+  sent_config = ok ? cfg : {}
+  # The sidecar reads initialize and initialized before any later request: nothing waits for the answer.
+  ch_sendexpr(chan, {method: 'initialize', params: init}, {callback: (_, msg) => ShowConfigurationProblems(msg)})
+  ch_sendexpr(chan, {method: 'initialized', params: {}})
   augroup llm_sidecar
     autocmd!
     autocmd VimLeavePre * Stop()
@@ -273,7 +384,8 @@ export def Ask(prompt: string, context: string = '', filetype: string = ''): num
     Error('llm-sidecar: nothing to ask (:LlmAsk {prompt}, or give a range)')
     return 0
   endif
-  if !Start()
+  var sel: dict<any> = {}
+  if !Selection(sel) || !EnsureStarted()
     return 0
   endif
   count += 1
@@ -300,7 +412,7 @@ export def Ask(prompt: string, context: string = '', filetype: string = ''): num
     add(messages, {role: 'system', content: g:llm_sidecar_system})
   endif
   add(messages, {role: 'user', content: content})
-  var req = ch_sendexpr(chan, {method: 'llm/complete', params: Selection({streamId: sid, messages: messages})},
+  var req = ch_sendexpr(chan, {method: 'llm/complete', params: extend(sel, {streamId: sid, messages: messages})},
     {callback: (_, msg) => OnDone(sid, msg)})
   st.request = type(req) == v:t_dict ? get(req, 'id', 0) : 0
   return buf
@@ -389,8 +501,9 @@ def OnTestConnection(msg: dict<any>)
 enddef
 
 export def TestConnection()
-  if Start()
-    ch_sendexpr(chan, {method: 'llm/testConnection', params: Selection({})}, {callback: (_, msg) => OnTestConnection(msg)})
+  var sel: dict<any> = {}
+  if Selection(sel) && EnsureStarted()
+    ch_sendexpr(chan, {method: 'llm/testConnection', params: sel}, {callback: (_, msg) => OnTestConnection(msg)})
   endif
 enddef
 

@@ -18,7 +18,32 @@ const MIRRORED = [
   'customEngineResponseFormat',
   'preset',
   'reasoningFormat',
+  'tokenHeader',
+  'proxy',
+  'caCertificates',
+  'customEngineTokenEnv',
+  'customEngineTokenCommand',
 ];
+
+/**
+ * The settings that decide where a request and its credentials go (src/trust.ts's USER_ONLY_KEYS): `machine` scope,
+ * so that a workspace's .vscode/settings.json cannot set them (a cloned repository must not be able to send the
+ * user's token, or code, to a server of its choice, nor make the sidecar run a command).
+ */
+const USER_ONLY = new Set([
+  'customEngineServer',
+  'preset',
+  'customEngineRequestFormat',
+  'tokenHeader',
+  'proxy',
+  'caCertificates',
+  'customEngineTokenEnv',
+  'customEngineTokenCommand',
+  'customEngineToken',
+  'completion',
+  'customLlms',
+  'path',
+]);
 
 function resolveRef(schema, node) {
   if (node && node.$ref) {
@@ -68,12 +93,14 @@ function generate(schema) {
       entry.enumDescriptions = shape.enumDescriptions;
       entry.default = shape.enum[0];
     } else {
-      entry.default = '';
+      entry.default = entry.type === 'array' ? [] : '';
     }
     if (Array.isArray(entry.type) && entry.type.includes('object')) {
       entry.type = ['string', 'object'];
       entry.editPresentation = 'multilineText';
     }
+    if (prop.items) entry.items = prop.items;
+    if (USER_ONLY.has(key)) entry.scope = 'machine';
     entry.markdownDescription = prop.description;
     entry.order = order++;
     properties[`llmSidecar.${key}`] = entry;
@@ -82,6 +109,7 @@ function generate(schema) {
   properties['llmSidecar.customEngineToken'] = {
     type: 'string',
     default: '',
+    scope: 'machine',
     markdownDescription: token.description,
     markdownDeprecationMessage:
       'Keep the token out of settings.json: run **LLM: Set API Token** to store it in VS Code\'s secret storage. ' +
@@ -95,6 +123,43 @@ function generate(schema) {
     markdownDescription:
       'Path of the `llm-sidecar` binary. Empty: the binary bundled with the extension (`bin/<platform>-<arch>/`), ' +
       'else `llm-sidecar` on `PATH`.',
+    order: order++,
+  };
+  properties['llmSidecar.customLlms'] = {
+    type: ['array', 'string'],
+    default: [],
+    scope: 'machine',
+    markdownDescription:
+      'AutoDev 2.x\'s model list (the array, or the JSON string AutoDev stores): entries `{name, url, auth, ' +
+      'requestFormat, responseFormat, modelType}`. The `Completion` entry serves ghost text; the `Default` entry serves ' +
+      '**LLM: Ask** when `llmSidecar.customEngineServer` and `llmSidecar.preset` are not set. Tokens are taken from ' +
+      'secret storage for each entry\'s origin (**LLM: Set API Token**); a token or key-like header written here is ' +
+      'moved there.',
+    order: order++,
+  };
+  properties['llmSidecar.completion'] = {
+    type: 'object',
+    default: {},
+    scope: 'machine',
+    markdownDescription:
+      'The server for ghost-text completion: a settings object in the form of the chat settings (`customEngineServer` ' +
+      'or `preset`, ..., plus `fim`: `{template, mode, maxTokens, stop, ...}`), or `{"llm": "<customLlms name>"}`, or ' +
+      '`{"profile": "<name>"}`. Unset: the `customLlms` entry whose `modelType` is `Completion`.',
+    order: order++,
+  };
+  properties['llmSidecar.inlineCompletion.enabled'] = {
+    type: 'boolean',
+    default: true,
+    markdownDescription:
+      'Show ghost-text completions while typing. They are requested only when `llmSidecar.completion` or a ' +
+      '`Completion` entry in `llmSidecar.customLlms` is configured.',
+    order: order++,
+  };
+  properties['llmSidecar.inlineCompletion.debounceMs'] = {
+    type: 'number',
+    default: 300,
+    minimum: 0,
+    markdownDescription: 'How long typing must pause, in milliseconds, before a ghost-text completion is requested.',
     order: order++,
   };
   return { title: 'LLM Sidecar', properties };
@@ -125,5 +190,5 @@ function main() {
   );
 }
 
-module.exports = { generate, MIRRORED };
+module.exports = { generate, MIRRORED, USER_ONLY };
 if (require.main === module) main();

@@ -2,22 +2,23 @@
 // the vscode-free protocol module.
 import * as vscode from 'vscode';
 import { findSidecarBinary, MissingBinaryError } from './binary';
+import { Config, SECTION, USER_ONLY_SETTINGS } from './config';
+import { Credentials } from './credentials';
+import { InlineCompletions, InlineStats } from './inline';
+import { Tokens } from './tokens';
 import {
   ChatMessage,
   CompleteResult,
   Preset,
+  SidecarConnection,
   SidecarError,
   SidecarSupervisor,
   Suggestion,
   TestConnectionReport,
 } from './protocol';
-import { AnswerView, renderAnswer } from './render';
-import { buildSettings } from './settings';
+import { AnswerDocuments, ANSWER_SCHEME } from './answers';
+import { AnswerView } from './render';
 
-const SECTION = 'llmSidecar';
-const SECRET_KEY = 'llmSidecar.customEngineToken';
-const TOKEN_WARNING_SHOWN = 'llmSidecar.tokenWarningShown';
-const ANSWER_SCHEME = 'llm-sidecar-answer';
 export const USE_SUGGESTED_PATH = 'Use suggested path';
 
 export interface AskArgs {
@@ -44,83 +45,16 @@ export interface ExtensionApi {
   notifications: NotificationRecord[];
   onNotification: vscode.Event<NotificationRecord>;
   sidecarPid(): number | undefined;
+  /** Counts of ghost-text requests (made, cancelled, shown, failed, failures notified). */
+  inline: InlineStats;
+  /** The origin (scheme://host:port) the chat settings send to now. */
+  chatOrigin(): Promise<string | undefined>;
 }
 
 interface RunningAsk {
   id: number;
   uri: vscode.Uri;
   abort: AbortController;
-}
-
-/**
- * The answer documents: read-only virtual Markdown documents. The workbench applies a provider's change by diffing
- * the whole text in a worker and drops a diff still running when the next change comes, so a fast stream could show
- * nothing until it ends. One change per document is in flight at a time: the next is sent once the document has
- * taken the last one (or after a fallback delay).
- */
-class AnswerDocuments implements vscode.TextDocumentContentProvider {
-  private readonly views = new Map<string, AnswerView>();
-  private readonly sent = new Map<string, { text: string; inflight: boolean; dirty: boolean; timer?: NodeJS.Timeout }>();
-  private readonly changed = new vscode.EventEmitter<vscode.Uri>();
-  private readonly subscription: vscode.Disposable;
-  readonly onDidChange = this.changed.event;
-
-  constructor() {
-    this.subscription = vscode.workspace.onDidChangeTextDocument((e) => {
-      if (e.document.uri.scheme === ANSWER_SCHEME) this.settled(e.document.uri);
-    });
-  }
-
-  provideTextDocumentContent(uri: vscode.Uri): string {
-    const view = this.views.get(uri.toString());
-    const text = view ? renderAnswer(view) : '';
-    const state = this.sent.get(uri.toString());
-    if (state) state.text = text;
-    else this.sent.set(uri.toString(), { text, inflight: false, dirty: false });
-    return text;
-  }
-
-  set(uri: vscode.Uri, view: AnswerView): void {
-    this.views.set(uri.toString(), view);
-    this.push(uri);
-  }
-
-  private push(uri: vscode.Uri): void {
-    const key = uri.toString();
-    const state = this.sent.get(key);
-    if (!state) return; // not opened yet: it gets the current text when it is
-    if (state.inflight) {
-      state.dirty = true;
-      return;
-    }
-    const view = this.views.get(key);
-    if (!view || renderAnswer(view) === state.text) return;
-    state.inflight = true;
-    state.dirty = false;
-    state.timer = setTimeout(() => this.settled(uri), 3000);
-    this.changed.fire(uri);
-  }
-
-  private settled(uri: vscode.Uri): void {
-    const state = this.sent.get(uri.toString());
-    if (!state || !state.inflight) return;
-    clearTimeout(state.timer);
-    state.inflight = false;
-    if (state.dirty) this.push(uri);
-  }
-
-  forget(uri: vscode.Uri): void {
-    const state = this.sent.get(uri.toString());
-    if (state) clearTimeout(state.timer);
-    this.sent.delete(uri.toString());
-    this.views.delete(uri.toString());
-  }
-
-  dispose(): void {
-    for (const state of this.sent.values()) clearTimeout(state.timer);
-    this.subscription.dispose();
-    this.changed.dispose();
-  }
 }
 
 class Extension implements vscode.Disposable {
@@ -134,9 +68,37 @@ class Extension implements vscode.Disposable {
   private supervisorPath: string | undefined;
   private nextAsk = 1;
   private restartAnnounced = false;
+  private presetList: Preset[] | undefined;
+  private readonly sidecarMessages = new Set<string>();
+  private configSync: Promise<void> = Promise.resolve();
+  private readonly credentials: Credentials;
+  private readonly config: Config;
+  private readonly inline: InlineCompletions;
+  private readonly tokens: Tokens;
   readonly notifications: NotificationRecord[] = [];
 
   constructor(private readonly context: vscode.ExtensionContext) {
+    this.credentials = new Credentials(context.secrets, context.globalState);
+    this.config = new Config(this.credentials, {
+      notify: (severity, message, items) => this.notify(severity, message, items),
+      log: (line) => this.log(line),
+      presetServer: (name) => this.presetServer(name),
+    });
+    this.tokens = new Tokens(this.credentials, this.config, context.globalState, {
+      notify: (severity, message, items) => this.notify(severity, message, items),
+      log: (line) => this.log(line),
+      presetServer: (name) => this.presetServer(name),
+    });
+    this.inline = new InlineCompletions({
+      sidecar: async () => {
+        await this.configSync;
+        return this.sidecar().get();
+      },
+      config: this.config,
+      log: (line) => this.log(line),
+      notify: (severity, message, items) => this.notify(severity, message, items),
+      showOutput: () => this.output.show(true),
+    });
     this.status.command = 'llmSidecar.cancel';
     this.status.text = '$(loading~spin) LLM: answering';
     this.status.tooltip = 'An LLM answer is streaming. Click to cancel (LLM: Cancel).';
@@ -147,10 +109,80 @@ class Extension implements vscode.Disposable {
       this.notified,
       vscode.workspace.registerTextDocumentContentProvider(ANSWER_SCHEME, this.answers),
       vscode.window.tabGroups.onDidChangeTabs((e) => this.onTabsChanged(e)),
-      vscode.workspace.onDidChangeConfiguration((e) => {
-        if (e.affectsConfiguration(`${SECTION}.path`)) void this.restartForNewBinary();
-      }),
+      // Changes are applied in order, and requests wait for them (see `configSync`).
+      vscode.workspace.onDidChangeConfiguration((e) => this.queueSync(() => this.onConfigurationChanged(e))),
+      this.credentials,
+      this.credentials.onDidChange(() => this.queueSync(() => this.sendConfiguration())),
+      this.inline,
+      vscode.languages.registerInlineCompletionItemProvider({ pattern: '**' }, this.inline),
     );
+  }
+
+  /**
+   * Settings or secrets changed: the work that follows (moving keys out of settings, telling the sidecar) runs in
+   * order, and a request made after the change waits for it, so that it never goes out with the old configuration.
+   */
+  private queueSync(work: () => Promise<void>): void {
+    this.configSync = this.configSync.then(work).catch((err) => this.log(`applying a settings change: ${err instanceof Error ? err.message : String(err)}`));
+  }
+
+  /** Settings changed: a new binary restarts the sidecar; the sidecar gets the new customLlms / completion. */
+  private async onConfigurationChanged(e: vscode.ConfigurationChangeEvent): Promise<void> {
+    if (!e.affectsConfiguration(SECTION)) return;
+    this.inline.settingsChanged();
+    if (e.affectsConfiguration(`${SECTION}.path`)) {
+      void this.restartForNewBinary();
+      return;
+    }
+    if (USER_ONLY_SETTINGS.some((k) => e.affectsConfiguration(k))) {
+      try {
+        await this.config.moveSecretsOutOfSettings();
+      } catch (err) {
+        this.log(`could not move secrets out of settings: ${err instanceof Error ? err.message : String(err)}`);
+      }
+      await this.sendConfiguration();
+      if (e.affectsConfiguration(`${SECTION}.customEngineServer`) || e.affectsConfiguration(`${SECTION}.preset`)) {
+        await this.tokens.sayIfNoToken();
+      }
+    }
+  }
+
+  /** `workspace/didChangeConfiguration` with the customLlms list and the completion settings, to a running sidecar. */
+  private async sendConfiguration(): Promise<void> {
+    const live = this.supervisor?.live;
+    if (!live) return;
+    try {
+      await live.changeConfiguration(await this.config.sidecarConfiguration());
+    } catch (err) {
+      this.log(`could not send the configuration: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
+  /** The server URL of a built-in preset, from `llm/presets` (asked once per session). */
+  private async presetServer(name: string): Promise<string | undefined> {
+    if (!this.presetList) {
+      try {
+        // The running sidecar, else a short-lived one: this is also called while the supervisor starts one.
+        const live = this.supervisor?.live;
+        if (live) {
+          this.presetList = await live.presets();
+        } else {
+          const location = findSidecarBinary({ configuredPath: this.config.value<string>('path') ?? '', extensionPath: this.context.extensionPath });
+          const once = await SidecarConnection.start({ command: location.path, env: process.env });
+          try {
+            this.presetList = await once.presets();
+          } finally {
+            await once.dispose();
+          }
+        }
+      } catch (err) {
+        this.log(`could not list the presets: ${err instanceof Error ? err.message : String(err)}`);
+        return undefined;
+      }
+    }
+    const p = this.presetList.find((x) => x.name === name || x.aliases?.includes(name));
+    const server = p?.settings?.customEngineServer;
+    return typeof server === 'string' ? server : undefined;
   }
 
   api(): ExtensionApi {
@@ -158,6 +190,8 @@ class Extension implements vscode.Disposable {
       notifications: this.notifications,
       onNotification: this.notified.event,
       sidecarPid: () => this.supervisor?.pid,
+      inline: this.inline.stats,
+      chatOrigin: () => this.config.chatOrigin(),
     };
   }
 
@@ -168,7 +202,7 @@ class Extension implements vscode.Disposable {
   }
 
   private sidecar(): SidecarSupervisor {
-    const configured = vscode.workspace.getConfiguration(SECTION).get<string>('path') ?? '';
+    const configured = this.config.value<string>('path') ?? '';
     if (this.supervisor && this.supervisorPath === configured) return this.supervisor;
     if (this.supervisor) void this.restartForNewBinary();
     const location = findSidecarBinary({ configuredPath: configured, extensionPath: this.context.extensionPath });
@@ -178,6 +212,14 @@ class Extension implements vscode.Disposable {
       command: location.path,
       env: process.env,
       onStderr: (text) => this.output.append(text),
+      configuration: () => this.config.sidecarConfiguration(),
+      onShowMessage: (type, message) => {
+        this.log(`llm-sidecar: ${message}`);
+        if (type <= 2 && !this.sidecarMessages.has(message)) {
+          this.sidecarMessages.add(message);
+          void this.notify(type === 1 ? 'error' : 'warning', `llm-sidecar: ${message}`, []);
+        }
+      },
       onExit: (code, signal) => this.log(`llm-sidecar exited (${signal ? `signal ${signal}` : `code ${code}`})`),
       onRestart: ({ delayMs, restarts }) => {
         this.log(`restarting llm-sidecar in ${delayMs} ms (restart ${restarts})`);
@@ -261,61 +303,21 @@ class Extension implements vscode.Disposable {
     });
   }
 
-  /** Writes a setting where the user has it (folder, workspace), else in the user settings. */
+  /**
+   * Writes a setting where the user has it (folder, workspace), else in the user settings. A user-only setting
+   * (where requests go) is always written to the user settings.
+   */
   private async writeSetting(key: string, value: unknown): Promise<void> {
     const config = vscode.workspace.getConfiguration(SECTION);
     const seen = config.inspect(key);
+    const userOnly = USER_ONLY_SETTINGS.includes(`${SECTION}.${key}`);
     const target =
-      seen?.workspaceFolderValue !== undefined
+      !userOnly && seen?.workspaceFolderValue !== undefined
         ? vscode.ConfigurationTarget.WorkspaceFolder
-        : seen?.workspaceValue !== undefined
+        : !userOnly && seen?.workspaceValue !== undefined
           ? vscode.ConfigurationTarget.Workspace
           : vscode.ConfigurationTarget.Global;
     await config.update(key, value, target);
-  }
-
-  // ---- settings and the token ----
-
-  private async token(): Promise<string | undefined> {
-    const secret = await this.context.secrets.get(SECRET_KEY);
-    if (secret) return secret;
-    const legacy = vscode.workspace.getConfiguration(SECTION).get<string>('customEngineToken');
-    if (legacy) {
-      if (!this.context.globalState.get<boolean>(TOKEN_WARNING_SHOWN)) {
-        await this.context.globalState.update(TOKEN_WARNING_SHOWN, true);
-        const move = 'Move to Secret Storage';
-        void this.notify(
-          'warning',
-          'llmSidecar.customEngineToken keeps your API token in settings.json. It still works; move it to VS Code\'s secret storage?',
-          [move],
-        ).then(async (pick) => {
-          if (pick === move) await this.moveLegacyToken(legacy);
-        });
-      }
-      return legacy;
-    }
-    return undefined;
-  }
-
-  private async moveLegacyToken(token: string): Promise<void> {
-    await this.context.secrets.store(SECRET_KEY, token);
-    const config = vscode.workspace.getConfiguration(SECTION);
-    const seen = config.inspect('customEngineToken');
-    if (seen?.globalValue !== undefined) await config.update('customEngineToken', undefined, vscode.ConfigurationTarget.Global);
-    if (seen?.workspaceValue !== undefined) await config.update('customEngineToken', undefined, vscode.ConfigurationTarget.Workspace);
-    if (seen?.workspaceFolderValue !== undefined) {
-      await config.update('customEngineToken', undefined, vscode.ConfigurationTarget.WorkspaceFolder);
-    }
-    void this.notify('info', 'The API token is now in secret storage and was removed from settings.', []);
-  }
-
-  private async settings() {
-    const config = vscode.workspace.getConfiguration(SECTION);
-    const explicit = (key: string) => {
-      const seen = config.inspect(key);
-      return seen?.workspaceFolderValue ?? seen?.workspaceValue ?? seen?.globalValue;
-    };
-    return buildSettings(explicit, await this.token());
   }
 
   // ---- commands ----
@@ -349,9 +351,10 @@ class Extension implements vscode.Disposable {
       const doc = await vscode.workspace.openTextDocument(uri);
       await vscode.window.showTextDocument(doc, { viewColumn: vscode.ViewColumn.Beside, preview: false, preserveFocus: true });
 
+      await this.configSync;
       const sidecar = await this.sidecar().get();
       const result = await sidecar.complete(
-        { settings: await this.settings(), messages },
+        { ...(await this.tokens.selection()), messages },
         {
           signal: abort.signal,
           onChunk: (chunk) => {
@@ -366,6 +369,7 @@ class Extension implements vscode.Disposable {
       view.reasoning = result.reasoning ?? view.reasoning;
       view.state = 'done';
       this.answers.set(uri, view);
+      await this.showAnswer(uri, id);
       this.log(`answer ${id}: ${result.chunks} chunks, HTTP ${result.status}, ${result.timings?.totalMs ?? '?'} ms`);
       return { uri: uri.toString(), text: view.text, reasoning: view.reasoning, state: 'done', result };
     } catch (err) {
@@ -376,6 +380,7 @@ class Extension implements vscode.Disposable {
       const cancelled = err instanceof SidecarError && err.kind === 'cancelled';
       view.state = cancelled ? 'cancelled' : 'failed';
       this.answers.set(uri, view);
+      await this.showAnswer(uri, id);
       if (cancelled) this.log(`answer ${id} cancelled after ${view.text.length} characters`);
       else this.reportError(err, 'LLM: Ask');
       const e =
@@ -387,6 +392,11 @@ class Extension implements vscode.Disposable {
       this.running.delete(id);
       this.updateStatus();
     }
+  }
+
+  /** Waits until the answer document holds the whole answer, so that `llmSidecar.ask` resolves after it. */
+  private async showAnswer(uri: vscode.Uri, id: number): Promise<void> {
+    if (!(await this.answers.shown(uri))) this.log(`answer ${id}: the document did not take the last change within 30 s`);
   }
 
   /** Cancels every running answer; returns how many were running. */
@@ -420,25 +430,6 @@ class Extension implements vscode.Disposable {
     }
   }
 
-  async setApiToken(args?: { token?: string }): Promise<boolean> {
-    let token = typeof args?.token === 'string' ? args.token : undefined;
-    if (token === undefined) {
-      token = await vscode.window.showInputBox({
-        title: 'LLM: Set API Token',
-        prompt: 'The API token of the LLM server (kept in VS Code\'s secret storage). Empty removes it.',
-        password: true,
-        ignoreFocusOut: true,
-      });
-      if (token === undefined) return false;
-    }
-    if (token) await this.context.secrets.store(SECRET_KEY, token);
-    else await this.context.secrets.delete(SECRET_KEY);
-    const legacy = vscode.workspace.getConfiguration(SECTION).get<string>('customEngineToken');
-    if (token && legacy) await this.moveLegacyToken(token);
-    void this.notify('info', token ? 'API token saved in secret storage.' : 'API token removed.', []);
-    return true;
-  }
-
   async choosePreset(args?: { preset?: string }): Promise<string | undefined> {
     let presets: Preset[];
     try {
@@ -469,26 +460,25 @@ class Extension implements vscode.Disposable {
     }
     if (!chosen) return undefined;
     await this.writeSetting('preset', chosen.name);
-    const needsToken = !(await this.token());
-    const hints = [
-      chosen.urlHint ? `Set llmSidecar.customEngineServer: ${chosen.urlHint}.` : '',
-      needsToken ? 'Set the token with LLM: Set API Token if the server needs one.' : '',
-    ].filter(Boolean);
+    const hints = [chosen.urlHint ? `Set llmSidecar.customEngineServer: ${chosen.urlHint}.` : ''].filter(Boolean);
     void this.notify('info', `Preset ${chosen.name} selected. ${hints.join(' ')}`.trim(), []);
+    // The configuration change says so too; this covers a preset chosen again in the same session.
+    await this.tokens.sayIfNoToken();
     return chosen.name;
   }
 
   async testConnection(): Promise<TestConnectionReport | undefined> {
     let report: TestConnectionReport;
     try {
+      await this.configSync;
       const sidecar = await this.sidecar().get();
-      const settings = await this.settings();
+      const selection = await this.tokens.selection();
       report = await vscode.window.withProgress(
         { location: vscode.ProgressLocation.Notification, title: 'LLM: testing the connection…', cancellable: true },
         (_progress, token) => {
           const abort = new AbortController();
           token.onCancellationRequested(() => abort.abort());
-          return sidecar.testConnection({ settings }, abort.signal);
+          return sidecar.testConnection(selection, abort.signal);
         },
       );
     } catch (err) {
@@ -518,12 +508,23 @@ class Extension implements vscode.Disposable {
     return report;
   }
 
+  /** At startup: key-like values left in settings go to secret storage; the old single token gets its origin. */
+  async startup(): Promise<void> {
+    try {
+      await this.config.moveSecretsOutOfSettings();
+      const origin = await this.config.chatOrigin();
+      if (await this.credentials.migrateLegacy(origin)) this.log(`the stored API token now belongs to ${origin}`);
+    } catch (err) {
+      this.log(`startup: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
   register(): void {
     const reg = (name: string, fn: (...args: any[]) => unknown) =>
       this.disposables.push(vscode.commands.registerCommand(`${SECTION}.${name}`, fn));
     reg('ask', (args?: AskArgs) => this.ask(args));
     reg('cancel', () => this.cancel());
-    reg('setApiToken', (args?: { token?: string }) => this.setApiToken(args));
+    reg('setApiToken', (args?: { token?: string; origin?: string }) => this.tokens.setApiToken(args));
     reg('choosePreset', (args?: { preset?: string }) => this.choosePreset(args));
     reg('testConnection', () => this.testConnection());
     reg('showOutput', () => this.output.show(true));
@@ -545,6 +546,7 @@ export function activate(context: vscode.ExtensionContext): ExtensionApi {
   active = new Extension(context);
   active.register();
   context.subscriptions.push(active);
+  void active.startup();
   return active.api();
 }
 

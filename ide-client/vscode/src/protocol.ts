@@ -140,6 +140,27 @@ export interface CompleteParams extends SettingsSelection {
   messages: ChatMessage[];
 }
 
+/** What `initializationOptions` and `workspace/didChangeConfiguration` configure. */
+export interface SidecarConfiguration {
+  customLlms?: unknown;
+  profiles?: Record<string, Settings>;
+  /** The settings of code completion: a settings object (with `fim`), or `{llm}` / `{profile}`. */
+  completion?: Record<string, unknown>;
+}
+
+export interface InlineCompletionParams extends SettingsSelection {
+  prefix: string;
+  suffix: string;
+  language?: string;
+  path?: string;
+}
+
+export interface InlineCompletionResult {
+  items: Array<{ insertText: string }>;
+  timings?: { firstByteMs?: number; totalMs?: number };
+  cached?: boolean;
+}
+
 export interface CompleteOptions {
   /** Called for every `llm/chunk` of this request, in `seq` order. */
   onChunk?: (chunk: Chunk) => void;
@@ -155,8 +176,10 @@ export interface SidecarOptions {
   onStderr?: (text: string) => void;
   /** An unexpected exit (not `dispose`). */
   onExit?: (code: number | null, signal: NodeJS.Signals | null) => void;
-  /** The `initializationOptions` sent with `initialize` (customLlms, profiles). */
-  initializationOptions?: Record<string, unknown>;
+  /** `window/showMessage` from the sidecar (e.g. problems in a configured customLlms list); type 1 error … 4 log. */
+  onShowMessage?: (type: number, message: string) => void;
+  /** The `initializationOptions` sent with `initialize` (customLlms, profiles, completion). */
+  initializationOptions?: SidecarConfiguration;
 }
 
 interface Inflight {
@@ -196,6 +219,9 @@ export class SidecarConnection {
       if (params.kind === 'reasoning') entry.reasoning += params.text;
       else entry.text += params.text;
       entry.onChunk?.(params);
+    });
+    this.connection.onNotification('window/showMessage', (params: { type?: number; message?: string }) => {
+      if (typeof params?.message === 'string') this.options.onShowMessage?.(Number(params.type ?? 3), params.message);
     });
     // Writes to a dead process must not crash the host.
     this.connection.onError(() => undefined);
@@ -323,6 +349,14 @@ export class SidecarConnection {
     );
   }
 
+  /**
+   * `llm/inlineCompletion`: the text to insert between `prefix` and `suffix`. Aborting sends `$/cancelRequest`
+   * (the promise then rejects with code -32800).
+   */
+  inlineCompletion(params: InlineCompletionParams, signal?: AbortSignal): Promise<InlineCompletionResult> {
+    return this.request<InlineCompletionResult>('llm/inlineCompletion', params, undefined, signal);
+  }
+
   async presets(): Promise<Preset[]> {
     const r = await this.request<{ presets: Preset[] }>('llm/presets', {});
     return r.presets;
@@ -336,8 +370,8 @@ export class SidecarConnection {
     return this.request<TestConnectionReport>('llm/testConnection', selection, undefined, signal);
   }
 
-  /** `workspace/didChangeConfiguration`: replaces the customLlms and/or profiles it names. */
-  async changeConfiguration(settings: { customLlms?: unknown; profiles?: Record<string, Settings> }): Promise<void> {
+  /** `workspace/didChangeConfiguration`: replaces the customLlms, profiles and/or completion settings it names. */
+  async changeConfiguration(settings: SidecarConfiguration): Promise<void> {
     if (this.exited) return;
     await this.connection.sendNotification('workspace/didChangeConfiguration', { settings });
   }
@@ -359,6 +393,8 @@ export interface SupervisorOptions extends SidecarOptions {
   maxBackoffMs?: number;
   /** A process that ran this long resets the backoff. */
   stableMs?: number;
+  /** Computes `initializationOptions` afresh for every start (restarts included); wins over the fixed one. */
+  configuration?: () => Promise<SidecarConfiguration>;
   /** Called when a restart is scheduled after an unexpected exit. */
   onRestart?: (info: { code: number | null; signal: NodeJS.Signals | null; delayMs: number; restarts: number }) => void;
 }
@@ -406,10 +442,17 @@ export class SidecarSupervisor {
     return this.connection?.isRunning ? this.connection.process.pid : undefined;
   }
 
+  /** The running sidecar, if one is running now (none is started). */
+  get live(): SidecarConnection | undefined {
+    return this.connection?.isRunning ? this.connection : undefined;
+  }
+
   private async spawn(): Promise<SidecarConnection> {
     let conn: SidecarConnection | undefined;
+    const initializationOptions = this.options.configuration ? await this.options.configuration() : this.options.initializationOptions;
     conn = await SidecarConnection.start({
       ...this.options,
+      initializationOptions,
       onExit: (code, signal) => this.onUnexpectedExit(conn, code, signal),
     });
     this.connection = conn;

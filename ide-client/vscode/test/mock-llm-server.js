@@ -4,6 +4,9 @@
 //   POST /slow?delay=MS&count=N          streams "w0 ", "w1 ", ... slowly (for cancel); notes when the client hangs up
 //   POST /hang                           streams two pieces, then holds the connection open without sending more
 //   POST /status/CODE                    answers CODE with {"error": {"message": "..."}}
+//   POST /fim?text=T&delay=MS&hold=1     a completions (FIM) server: T as `choices[0].text` (SSE when the body has
+//                                        stream: true, else JSON); hold=1 never answers
+//   CONNECT (a proxy tunnel)             recorded, then refused
 // Every request is recorded (path, headers, body) in `server.requests`.
 'use strict';
 const http = require('node:http');
@@ -40,8 +43,13 @@ function startMockServer() {
         body = raw;
       }
       requests.push({ path: url.pathname, query: Object.fromEntries(url.searchParams), headers: req.headers, body });
-      handle(url, req, res, state).catch(() => res.destroy());
+      handle(url, req, res, state, body).catch(() => res.destroy());
     });
+  });
+  // A proxy's tunnel request (CONNECT) is recorded too, then refused.
+  server.on('connect', (req, socket) => {
+    requests.push({ path: `CONNECT ${req.url}`, query: {}, headers: req.headers, body: null });
+    socket.destroy();
   });
   server.on('connection', (s) => {
     sockets.add(s);
@@ -67,7 +75,7 @@ function startMockServer() {
   });
 }
 
-async function handle(url, req, res, state) {
+async function handle(url, req, res, state, body) {
   const delay = Number(url.searchParams.get('delay') ?? '10');
   const path = url.pathname;
   let closed = false;
@@ -120,6 +128,30 @@ async function handle(url, req, res, state) {
       await sleep(Number(url.searchParams.get('delay') ?? '100'));
     }
     res.end('data: [DONE]\n\n');
+    return;
+  }
+  if (path === '/fim') {
+    // A FIM (completions API) server: answers `text` as `choices[0].text`, as SSE when the body asks for a stream,
+    // else as one JSON document. hold=1 never answers (the client's cancel closes the connection).
+    if (url.searchParams.get('hold') === '1') {
+      await new Promise((resolve) => res.on('close', resolve));
+      return;
+    }
+    const text = url.searchParams.get('text') ?? 'completion';
+    if (body && typeof body === 'object' && body.stream === true) {
+      streamHead();
+      for (const piece of text.match(/[\s\S]{1,4}/gu) ?? []) {
+        if (closed) return;
+        res.write(sseEvent({ id: 'cmpl-mock', object: 'text_completion', choices: [{ index: 0, text: piece, finish_reason: null }] }));
+        await sleep(delay);
+      }
+      res.write(sseEvent({ id: 'cmpl-mock', choices: [{ index: 0, text: '', finish_reason: 'stop' }] }));
+      res.end('data: [DONE]\n\n');
+      return;
+    }
+    await sleep(delay);
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    res.end(JSON.stringify({ id: 'cmpl-mock', object: 'text_completion', choices: [{ index: 0, text, finish_reason: 'stop' }] }));
     return;
   }
   if (path === '/hang') {

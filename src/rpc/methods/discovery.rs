@@ -57,6 +57,10 @@ impl Methods {
         let Some(settings) = settings.filter(|_| problems.is_empty()) else {
             return invalid_params(&problems).frame(id);
         };
+        let settings = match self.engine.with_keys(&settings, cancel).await {
+            Ok(resolved) => resolved.unwrap_or(settings),
+            Err(failure) => return failure_error(&failure).frame(id),
+        };
         match detect::models(&self.engine, &settings, cancel).await {
             Ok(models) => response(id, &json!({"models": models})),
             Err(detect::NoModels::Cancelled) => {

@@ -8,7 +8,6 @@
 
 use bytes::Bytes;
 use serde_json::{Map, Value};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::params::{Named, params_object, take_trace};
@@ -16,6 +15,7 @@ use super::{Methods, failure_error, invalid_params, trace};
 use crate::completion::InlineInput;
 use crate::engine::{FailureKind, TraceSink};
 use crate::rpc::message::response;
+use crate::rpc::outbox::Outbox;
 use crate::settings::Problem;
 
 /// The document key of requests that give no `path`.
@@ -26,7 +26,7 @@ impl Methods {
         &self,
         id: &Value,
         params: Value,
-        tx: &mpsc::Sender<Bytes>,
+        tx: &Outbox,
         cancel: &CancellationToken,
     ) -> Bytes {
         let mut problems = Vec::new();
@@ -73,7 +73,7 @@ impl Methods {
             )
             .await;
         if let Some(pending) = &pending {
-            pending.flush(tx).await;
+            pending.flush(tx);
         }
         match result {
             Ok(answer) => {

@@ -7,9 +7,9 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
 
 use super::super::message::notification;
+use super::super::outbox::Outbox;
 use crate::engine::{TraceSink, TracedRequest, TracedResponse};
 use crate::secrets::Secrets;
 
@@ -32,10 +32,10 @@ impl Pending {
     }
 
     /// Writes the waiting frames, in order.
-    pub(super) async fn flush(&self, tx: &mpsc::Sender<Bytes>) {
+    pub(super) fn flush(&self, out: &Outbox) {
         let frames = std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()));
         for frame in frames {
-            let _ = tx.send(frame).await;
+            out.send(frame);
         }
     }
 }
@@ -72,6 +72,10 @@ impl TraceSink for TraceNotifier {
 
     fn body(&mut self, bytes: &[u8]) {
         self.body.extend_from_slice(bytes);
+    }
+
+    fn secrets(&mut self, secrets: &Secrets) {
+        self.secrets = secrets.clone();
     }
 
     fn end(&mut self, cut: bool) {

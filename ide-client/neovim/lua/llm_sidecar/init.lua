@@ -6,6 +6,9 @@ local M = {}
 local uv = vim.uv or vim.loop
 local api = vim.api
 local levels = vim.log.levels
+local Log = require('llm_sidecar.log')
+local Keys = require('llm_sidecar.keys')
+local Cfg = require('llm_sidecar.configuration')
 
 local defaults = {
   cmd = { 'llm-sidecar' }, -- the sidecar command (a list)
@@ -14,6 +17,11 @@ local defaults = {
   log_level = nil, -- LLM_SIDECAR_LOG for the sidecar ('debug', 'info', 'warn'); nil: the sidecar's default
   system = nil, -- an optional system message sent before the prompt
   log_max_lines = 5000, -- the log buffer keeps the last lines only
+  token_env = nil, -- the name of an environment variable the sidecar reads the token of `settings` from
+  token_command = nil, -- or an argv list the sidecar runs to print it (no shell), e.g. { 'pass', 'show', 'llm' }
+  customLlms = nil, -- AutoDev 2.x's list (a list of tables, or the JSON string AutoDev stores)
+  profiles = nil, -- { name = settings }
+  completion = nil, -- ghost text: { settings = {...} | llm = 'name' | profile = 'name', enabled, debounce_ms, ... }
 }
 
 local config = vim.deepcopy(defaults)
@@ -26,8 +34,8 @@ local state = {
   exited = {}, -- gen -> true once that process exited
   streams = {}, -- streamId -> answer state
   count = 0, -- answers asked so far (names buffers and stream ids)
-  log_buf = nil,
   stderr = nil, -- {pipe, path, partial}
+  sent_config = nil, -- the configuration the running sidecar was given (initializationOptions, didChangeConfiguration)
 }
 
 local function notify(msg, level)
@@ -43,104 +51,10 @@ local function is_nil(v)
   return v == nil or v == vim.NIL
 end
 
--- Splits on '\n', keeping empty pieces (vim.split's signature differs between 0.7 and 0.11).
-local function split_lines(text)
-  local out, start = {}, 1
-  while true do
-    local i = string.find(text, '\n', start, true)
-    if not i then
-      out[#out + 1] = string.sub(text, start)
-      return out
-    end
-    out[#out + 1] = string.sub(text, start, i - 1)
-    start = i + 1
-  end
-end
-
----------------------------------------------------------------------------------------------------
--- The log buffer: the sidecar's stderr, line by line.
-
-local function log_buffer()
-  if state.log_buf and api.nvim_buf_is_valid(state.log_buf) then return state.log_buf end
-  local buf = vim.fn.bufnr('llm-sidecar://log')
-  if buf == -1 or not api.nvim_buf_is_valid(buf) then
-    buf = api.nvim_create_buf(false, true)
-    api.nvim_buf_set_name(buf, 'llm-sidecar://log')
-  end
-  vim.bo[buf].filetype = 'log'
-  state.log_buf = buf
-  return buf
-end
-
-local function log_lines(lines)
-  if #lines == 0 then return end
-  local buf = log_buffer()
-  local n = api.nvim_buf_line_count(buf)
-  local first = api.nvim_buf_get_lines(buf, 0, 1, false)[1]
-  if n == 1 and first == '' then
-    api.nvim_buf_set_lines(buf, 0, 1, false, lines)
-  else
-    api.nvim_buf_set_lines(buf, n, n, false, lines)
-  end
-  n = api.nvim_buf_line_count(buf)
-  if n > config.log_max_lines then
-    api.nvim_buf_set_lines(buf, 0, n - config.log_max_lines, false, {})
-  end
-end
+local split_lines = Log.split_lines
 
 --- Writes a line of the client's own to the log buffer.
-function M.log(msg)
-  main_loop(function()
-    log_lines({ os.date('!%Y-%m-%dT%H:%M:%SZ') .. ' [client] ' .. msg })
-  end)
-end
-
--- stderr is read through a FIFO: vim.lsp.rpc reads the child's own stderr pipe itself and only writes it to the
--- LSP log file, so the command is wrapped in `sh -c 'exec 2>FIFO; exec "$@"'` and the FIFO is read here.
-local function open_stderr_fifo()
-  if vim.fn.has('unix') ~= 1 or vim.fn.executable('mkfifo') ~= 1 then return nil end
-  local path = vim.fn.tempname() .. '-llm-sidecar-stderr'
-  vim.fn.system({ 'mkfifo', '-m', '600', path })
-  if vim.v.shell_error ~= 0 then return nil end
-  -- Read and write: the FIFO never reports end-of-file before the child opens it, and opening does not block.
-  local fd = uv.fs_open(path, 'r+', 384)
-  if not fd then
-    os.remove(path)
-    return nil
-  end
-  local pipe = uv.new_pipe(false)
-  pipe:open(fd)
-  local s = { pipe = pipe, path = path, partial = '' }
-  pipe:read_start(function(err, data)
-    if err or not data then return end
-    local text = s.partial .. data
-    local lines = split_lines(text)
-    s.partial = table.remove(lines)
-    if #lines > 0 then
-      vim.schedule(function() log_lines(lines) end)
-    end
-  end)
-  return s
-end
-
-local function close_stderr(s)
-  if not s then return end
-  os.remove(s.path) -- the child opened it long ago; the open pipe stays readable
-  -- Late lines are still in the pipe when the process has just exited: read them first.
-  local timer = uv.new_timer()
-  timer:start(200, 0, function()
-    timer:close()
-    if not s.pipe:is_closing() then
-      s.pipe:read_stop()
-      s.pipe:close()
-    end
-    if s.partial ~= '' then
-      local rest = s.partial
-      s.partial = ''
-      vim.schedule(function() log_lines({ rest }) end)
-    end
-  end)
-end
+M.log = Log.client
 
 ---------------------------------------------------------------------------------------------------
 -- Answer buffers.
@@ -258,7 +172,7 @@ end
 
 local function on_exit(gen, code, signal, stderr)
   state.exited[gen] = true
-  close_stderr(stderr)
+  Log.close_stderr(stderr)
   M.log(string.format('llm-sidecar exited (code %s, signal %s)', tostring(code), tostring(signal)))
   -- The answers this process was streaming end here, even when a newer process already runs.
   for _, st in pairs(state.streams) do
@@ -289,6 +203,41 @@ local function client_terminate(client)
   if client.handle and not client.handle:is_closing() then client.handle:kill(15) end
 end
 
+---------------------------------------------------------------------------------------------------
+-- The configuration (configuration.lua): sent as initializationOptions at start and with
+-- workspace/didChangeConfiguration when setup() changes it.
+
+-- initialize (with the configuration as initializationOptions), then initialized. The sidecar reads both before
+-- any later request, so nothing waits for the answer.
+local function initialize(client)
+  local params = { processId = uv.os_getpid(), clientInfo = { name = 'llm_sidecar.nvim' },
+    capabilities = vim.empty_dict() }
+  local cfg = Cfg.build(config, notify)
+  if cfg and next(cfg) then params.initializationOptions = cfg end
+  state.sent_config = cfg or {}
+  client.request('initialize', params, function(err, result)
+    main_loop(function()
+      if err then
+        M.log('initialize failed: ' .. M.format_error(err))
+        return
+      end
+      local problems = Cfg.problems(result)
+      if problems then notify(problems, levels.WARN) end
+      pcall(client.notify, 'initialized', vim.empty_dict())
+    end)
+  end)
+end
+
+-- After setup(): tells a running sidecar what changed.
+local function sync_configuration()
+  if not M.is_running() then return end
+  local cfg = Cfg.build(config, notify)
+  if cfg == nil or vim.deep_equal(cfg, state.sent_config or {}) then return end
+  local change = Cfg.change(state.sent_config, cfg)
+  state.sent_config = cfg
+  state.client.notify('workspace/didChangeConfiguration', { settings = change })
+end
+
 local function start()
   if state.client and not client_closing(state.client) then return state.client end
   local cmd = config.cmd
@@ -305,7 +254,7 @@ local function start()
   local env = {}
   if config.log_level then env.LLM_SIDECAR_LOG = config.log_level end
   local spawn = cmd
-  local stderr = open_stderr_fifo()
+  local stderr = Log.open_stderr_fifo()
   if stderr then
     spawn = { '/bin/sh', '-c', 'exec 2>"$LLM_SIDECAR_STDERR_FIFO"; unset LLM_SIDECAR_STDERR_FIFO; exec "$@"', 'llm-sidecar' }
     vim.list_extend(spawn, cmd)
@@ -341,7 +290,7 @@ local function start()
     ok, client = pcall(vim.lsp.rpc.start, spawn[1], vim.list_slice(spawn, 2), dispatchers, extra)
   end
   if not ok or not client then
-    close_stderr(stderr)
+    Log.close_stderr(stderr)
     notify('llm-sidecar: could not start ' .. table.concat(cmd, ' ') .. ': ' .. tostring(client), levels.ERROR)
     return nil
   end
@@ -351,6 +300,7 @@ local function start()
   local group = api.nvim_create_augroup('llm_sidecar', { clear = true })
   api.nvim_create_autocmd('VimLeavePre', { group = group, callback = function() M.stop() end })
   M.log('started ' .. table.concat(cmd, ' '))
+  initialize(client)
   return client
 end
 
@@ -380,23 +330,45 @@ function M.is_running()
   return state.client ~= nil and not client_closing(state.client)
 end
 
+-- The request's settings selection (settings, llm, profile) added to params; nil (after an error) when the
+-- settings must not be sent (see keys.lua).
 local function selection(params, opts)
-  local settings = opts.settings or config.settings
-  if settings ~= nil then params.settings = settings end
+  local settings = opts.settings or Keys.apply(config.settings, config.token_env, config.token_command)
+  if settings ~= nil then
+    if not Keys.check(settings, 'settings', notify) then return nil end
+    params.settings = settings
+  end
   if opts.llm or config.llm then params.llm = opts.llm or config.llm end
   if opts.profile or config.profile then params.profile = opts.profile or config.profile end
   return params
 end
 
+
 ---------------------------------------------------------------------------------------------------
 -- Public API.
 
---- Configures the plugin. opts: cmd (list), settings (table), split, log_level, system, llm, profile.
+--- Configures the plugin (see :help llm_sidecar.setup()). Called again, it replaces the whole configuration and
+--- sends what changed in customLlms, profiles and completion to the running sidecar.
 function M.setup(opts)
   opts = opts or {}
   config = vim.tbl_extend('force', vim.deepcopy(defaults), opts)
   if type(config.cmd) == 'string' then config.cmd = { config.cmd } end
+  Log.max_lines = config.log_max_lines
+  require('llm_sidecar.completion').configure(config.completion)
+  sync_configuration()
 end
+
+--- The current configuration (read only; used by the completion and health modules).
+function M.config()
+  return config
+end
+
+--- The running sidecar's client, started when needed; nil when it cannot start.
+function M.client()
+  return start()
+end
+
+M.notify = notify
 
 --- Asks the LLM. prompt: the text; opts.context: text sent after the prompt (a selection), opts.filetype its
 --- language, opts.settings overrides the configured settings, opts.window=false streams without opening a window.
@@ -413,10 +385,13 @@ function M.ask(prompt, opts)
     notify('llm-sidecar: nothing to ask (:LlmAsk {prompt}, or select lines first)', levels.ERROR)
     return nil
   end
+  local sel = selection({}, opts)
+  if not sel then return nil end
   local client = start()
   if not client then return nil end
 
   state.count = state.count + 1
+  while vim.fn.bufexists(string.format('llm-sidecar://%d', state.count)) == 1 do state.count = state.count + 1 end
   local n = state.count
   local stream_id = string.format('nvim-%d-%d', uv.os_getpid(), n)
   local buf = api.nvim_create_buf(false, true)
@@ -444,7 +419,7 @@ function M.ask(prompt, opts)
   local system = opts.system or config.system
   if system then messages[#messages + 1] = { role = 'system', content = system } end
   messages[#messages + 1] = { role = 'user', content = content }
-  local params = selection({ streamId = stream_id, messages = messages }, opts)
+  local params = vim.tbl_extend('force', sel, { streamId = stream_id, messages = messages })
   local ok, id = client.request('llm/complete', params, function(err, result)
     main_loop(function()
       if st.status ~= 'streaming' then return end
@@ -537,9 +512,11 @@ end
 --- Sends llm/testConnection with the configured settings and shows the report.
 function M.test_connection(opts)
   opts = opts or {}
+  local sel = selection({}, opts)
+  if not sel then return end
   local client = start()
   if not client then return end
-  client.request('llm/testConnection', selection({}, opts), function(err, r)
+  client.request('llm/testConnection', sel, function(err, r)
     main_loop(function()
       if err then
         notify(M.format_error(err), levels.ERROR)
@@ -603,7 +580,7 @@ end
 
 --- Opens the log buffer (the sidecar's stderr and the client's own lines).
 function M.open_log()
-  local buf = log_buffer()
+  local buf = Log.buffer()
   if #vim.fn.win_findbuf(buf) == 0 then
     vim.cmd(config.split)
     api.nvim_win_set_buf(0, buf)
@@ -612,6 +589,6 @@ function M.open_log()
 end
 
 --- The log buffer's number (created when needed).
-M.log_buffer = log_buffer
+M.log_buffer = Log.buffer
 
 return M

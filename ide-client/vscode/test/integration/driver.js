@@ -71,6 +71,8 @@ async function main() {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'llm-sidecar-vscode-it-'));
   const userData = path.join(work, 'user-data');
   const results = path.join(work, 'results.jsonl');
+  // The ghost texts the driver sees in the page, one JSON string a line, for the tests to wait on.
+  const ghostFile = path.join(work, 'ghost-text.jsonl');
   const workspace = path.join(work, 'workspace');
   fs.mkdirSync(path.join(userData, 'User'), { recursive: true });
   fs.mkdirSync(workspace);
@@ -104,6 +106,9 @@ async function main() {
     ...process.env,
     LLM_SIDECAR_BIN: BIN,
     LLM_SIDECAR_TEST_RESULTS: results,
+    LLM_SIDECAR_GHOST_SEEN: ghostFile,
+    // A key in the environment, for llmSidecar.customEngineTokenEnv.
+    LLM_SIDECAR_TEST_KEY: 'sk-from-env',
     // The extension gallery is pointed at a closed loopback port: the tests reach no other host.
     EXTENSIONS_GALLERY: JSON.stringify({ serviceUrl: 'http://127.0.0.1:9/gallery', itemUrl: 'http://127.0.0.1:9/item' }),
     PATH: `${path.dirname(NODE24)}:${process.env.PATH}`,
@@ -129,6 +134,7 @@ async function main() {
   let browser;
   let exitCode = 1;
   let statusSeen = 0;
+  const ghostSeen = new Set();
   const clicked = [];
   let passed = 0;
   let failed = 0;
@@ -220,7 +226,25 @@ async function main() {
         } catch {
           /* navigating */
         }
-        await new Promise((r) => setTimeout(r, 300));
+        try {
+          // Ghost text as a user sees it: the editor's inline-suggestion decorations.
+          // The suggestion is drawn in pieces (one span per token, one element per extra line): joined in page
+          // order, whitespace left out.
+          const parts = await page
+            .locator('.ghost-text-decoration, .ghost-text-decoration-preview, .ghost-text')
+            .evaluateAll((els) => els.filter((e) => !els.some((o) => o !== e && o.contains(e))).map((e) => e.textContent || ''));
+          {
+            const text = parts.join('').replace(/\s+/g, '');
+            if (text && !ghostSeen.has(text)) {
+              ghostSeen.add(text);
+              fs.appendFileSync(ghostFile, JSON.stringify(text) + '\n');
+              console.log(`driver: ghost text shown: ${text.slice(0, 120)}`);
+            }
+          }
+        } catch {
+          /* navigating */
+        }
+        await new Promise((r) => setTimeout(r, 150));
       }
     })();
 

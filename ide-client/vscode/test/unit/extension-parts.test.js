@@ -8,7 +8,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { generate, MIRRORED } = require('../../scripts/gen-config.js');
 const { findSidecarBinary, MissingBinaryError } = require('../../out/binary.js');
-const { buildSettings, MIRRORED_KEYS } = require('../../out/settings.js');
+const { buildSettings, MIRRORED_KEYS, TOKEN_SOURCE_KEYS } = require('../../out/settings.js');
 const { renderAnswer } = require('../../out/render.js');
 
 const root = path.join(__dirname, '..', '..');
@@ -26,7 +26,7 @@ test('every AutoDev dialog key is a setting with the schema\'s description', () 
     assert.ok(p, `llmSidecar.${key} is contributed`);
     assert.equal(p.markdownDescription, schema.properties[key].description, key);
   }
-  assert.deepEqual([...MIRRORED], [...MIRRORED_KEYS], 'the generator and the request builder mirror the same keys');
+  assert.deepEqual([...MIRRORED], [...MIRRORED_KEYS, ...TOKEN_SOURCE_KEYS], 'the generator and the request builder mirror the same keys');
   assert.ok(props['llmSidecar.path']);
   assert.ok(props['llmSidecar.customEngineToken'].markdownDeprecationMessage);
 });
@@ -72,13 +72,13 @@ test('the binary: the setting, then bundled bin/<platform>-<arch>/, then PATH, e
 
 test('request settings: only what the user set, plus the token', () => {
   const set = { customEngineServer: 'http://127.0.0.1:1/x', customEngineResponseFormat: '', preset: 'deepseek', customEngineRequestFormat: '{"customFields":{"stream":true}}' };
-  assert.deepEqual(buildSettings((k) => set[k], 'sk-1'), {
+  assert.deepEqual(buildSettings((k) => set[k], { token: 'sk-1' }), {
     customEngineServer: 'http://127.0.0.1:1/x',
     customEngineRequestFormat: '{"customFields":{"stream":true}}',
     preset: 'deepseek',
     customEngineToken: 'sk-1',
   });
-  assert.deepEqual(buildSettings(() => undefined, undefined), {});
+  assert.deepEqual(buildSettings(() => undefined), {});
 });
 
 test('the answer document shows reasoning quoted above the answer, and keeps partial text when cancelled', () => {

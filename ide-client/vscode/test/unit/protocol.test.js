@@ -238,3 +238,34 @@ test('stderr is forwarded', () => {
   // The sidecar logs at info level to stderr; secrets never appear there.
   assert.ok(stderr.join('').length > 0, 'some stderr output');
 });
+
+test('llm/inlineCompletion: the completion settings from initializationOptions, the text between prefix and suffix, cancel closes the connection', async () => {
+  const completion = {
+    customEngineServer: `${mock.url}/fim?text=${encodeURIComponent('b; // 和 😀')}`,
+    customEngineResponseType: 'JSON',
+    customEngineResponseFormat: '$.choices[0].text',
+    customEngineRequestFormat: '{"customFields": {"model": "fim-1", "stream": false}}',
+    fim: { mode: 'separate' },
+    retry: { maxRetries: 0 },
+  };
+  const own = await SidecarConnection.start({ command: BIN, initializationOptions: { completion } });
+  try {
+    const result = await own.inlineCompletion({ prefix: '// 加法 👩‍💻\nconst x = a + ', suffix: '\nexport x;\n', language: 'javascript', path: 'src/x.js' });
+    assert.deepEqual(result.items, [{ insertText: 'b; // 和 😀' }]);
+    const req = mock.requests.at(-1);
+    assert.equal(req.path, '/fim');
+    assert.equal(req.body.prompt, '// 加法 👩‍💻\nconst x = a + ');
+    assert.ok(req.body.suffix.startsWith('\nexport x;'), JSON.stringify(req.body.suffix));
+    // Changed with workspace/didChangeConfiguration: a held request, cancelled.
+    await own.changeConfiguration({ completion: { ...completion, customEngineServer: `${mock.url}/fim?hold=1` } });
+    const hangups = mock.hangups;
+    const abort = new AbortController();
+    const pending = own.inlineCompletion({ prefix: 'let y = ', suffix: '' }, abort.signal);
+    await waitFor(() => mock.requests.at(-1)?.query.hold === '1', 'the held request at the server');
+    abort.abort();
+    await assert.rejects(pending, (e) => e instanceof SidecarError && e.code === -32800);
+    await waitFor(() => mock.hangups > hangups, 'the connection to close');
+  } finally {
+    await own.dispose();
+  }
+});

@@ -23,6 +23,17 @@ public final class LlmSettings {
     public String customEngineServer = "";
     /** The API token, sent as {@code Authorization: Bearer <token>} when not empty. */
     public String customEngineToken = "";
+    /**
+     * Key source: the sidecar reads the token from its own environment variable of this name, so the token never
+     * travels over the pipe. At most one of the token, this and {@link #customEngineTokenCommand} may be set.
+     */
+    public String customEngineTokenEnv = "";
+    /**
+     * Key source: the program whose output is the token, run by the sidecar without a shell. Either a JSON array
+     * ({@code ["pass", "show", "deepseek"]}) or a command line split at spaces, with "double" or 'single' quotes
+     * keeping spaces in an argument ({@code pass show deepseek}); sent as the argv array.
+     */
+    public String customEngineTokenCommand = "";
     /** {@code SSE}, {@code JSON} or {@code NDJSON}; empty means SSE (or the preset's). */
     public String customEngineResponseType = "";
     /** JsonPath of the text in each event, e.g. {@code $.choices[0].delta.content}. */
@@ -76,7 +87,54 @@ public final class LlmSettings {
             String v = e.getValue();
             if (v != null && !v.isBlank()) o.addProperty(e.getKey(), v);
         }
+        if (customEngineTokenCommand != null && !customEngineTokenCommand.isBlank()) {
+            com.google.gson.JsonArray argv = new com.google.gson.JsonArray();
+            for (String arg : argv(customEngineTokenCommand)) argv.add(arg);
+            o.add("customEngineTokenCommand", argv);
+        }
         return o;
+    }
+
+    /**
+     * A command as its argv: a JSON array of strings as is, else the text split at whitespace, where "double" or
+     * 'single' quotes keep spaces inside one argument (no other shell syntax: nothing is expanded).
+     */
+    public static java.util.List<String> argv(String command) {
+        String t = command == null ? "" : command.trim();
+        java.util.List<String> out = new java.util.ArrayList<>();
+        if (t.startsWith("[")) {
+            try {
+                JsonElement e = JsonParser.parseString(t);
+                if (e.isJsonArray()) {
+                    for (JsonElement a : e.getAsJsonArray()) out.add(a.isJsonPrimitive() ? a.getAsString() : a.toString());
+                    return out;
+                }
+            } catch (JsonParseException ignored) {
+                // not JSON: split it as a command line
+            }
+        }
+        StringBuilder arg = new StringBuilder();
+        boolean inArg = false;
+        char quote = 0;
+        for (int i = 0; i < t.length(); i++) {
+            char c = t.charAt(i);
+            if (quote != 0) {
+                if (c == quote) quote = 0;
+                else arg.append(c);
+            } else if (c == '"' || c == '\'') {
+                quote = c;
+                inArg = true;
+            } else if (Character.isWhitespace(c)) {
+                if (inArg) out.add(arg.toString());
+                arg.setLength(0);
+                inArg = false;
+            } else {
+                arg.append(c);
+                inArg = true;
+            }
+        }
+        if (inArg) out.add(arg.toString());
+        return out;
     }
 
     /** Pretty JSON of the set fields: what a settings page shows and what a user can paste back. */
@@ -155,6 +213,8 @@ public final class LlmSettings {
         m.put("customEngineResponseType", customEngineResponseType);
         m.put("customEngineServer", customEngineServer);
         m.put("customEngineToken", customEngineToken);
+        m.put("customEngineTokenEnv", customEngineTokenEnv);
+        m.put("customEngineTokenCommand", customEngineTokenCommand);
         m.put("customEngineResponseFormat", customEngineResponseFormat);
         m.put("customEngineRequestFormat", customEngineRequestFormat);
         m.put("preset", preset);
@@ -172,6 +232,8 @@ public final class LlmSettings {
             case "customEngineResponseType" -> customEngineResponseType = v;
             case "customEngineServer" -> customEngineServer = v;
             case "customEngineToken" -> customEngineToken = v;
+            case "customEngineTokenEnv" -> customEngineTokenEnv = v;
+            case "customEngineTokenCommand" -> customEngineTokenCommand = v;
             case "customEngineResponseFormat" -> customEngineResponseFormat = v;
             case "customEngineRequestFormat" -> customEngineRequestFormat = v;
             case "preset" -> preset = v;

@@ -72,6 +72,29 @@ public final class SidecarClient implements AutoCloseable {
         return f;
     }
 
+    /**
+     * One code completion at the cursor ({@code llm/inlineCompletion}). Cancelling the future sends
+     * {@code $/cancelRequest} and completes it with {@link LlmCancelled} at once; an editor cancels the previous
+     * request whenever the user types again. A request the sidecar superseded also ends with {@link LlmCancelled}.
+     * Failures: {@link LlmRequestFailed}, {@link InvalidSettings} (also when no completion settings are configured),
+     * {@link SidecarDied}, {@link SidecarUnavailable}.
+     */
+    public CompletableFuture<InlineCompletion> inlineCompletion(InlineCompletionParams params) {
+        RequestFuture<InlineCompletion> f = new RequestFuture<>("llm/inlineCompletion",
+                r -> InlineCompletion.from(r.getAsJsonObject()), options.callbackExecutor);
+        JsonObject p = params.toJson();
+        connection().whenComplete((conn, err) -> {
+            if (err != null) {
+                f.onError(unwrap(err));
+                return;
+            }
+            long id = ids.incrementAndGet();
+            if (!f.attach(conn, id)) return;
+            conn.request(id, "llm/inlineCompletion", p, null, f);
+        });
+        return f;
+    }
+
     /** The built-in presets ({@code llm/presets}). */
     public CompletableFuture<List<Preset>> presets() {
         return call("llm/presets", new JsonObject(), r -> {
@@ -125,6 +148,38 @@ public final class SidecarClient implements AutoCloseable {
                 LOG.log(System.Logger.Level.DEBUG, "configure: the sidecar is gone; sent on restart", e);
             }
         }
+    }
+
+    /**
+     * Sends the user's AutoDev 2.x {@code customLlms} list: its {@code Completion} entry then serves
+     * {@link #inlineCompletion} and its {@code Default} entry serves {@link #complete} when a request names no
+     * settings. Sent as {@code workspace/didChangeConfiguration} now and in {@code initializationOptions} on every
+     * (re)start. Take it only from the user's own settings, never from a project file: it decides where requests
+     * and keys go.
+     */
+    public void configureCustomLlms(JsonArray customLlms) {
+        JsonObject change = new JsonObject();
+        change.add("customLlms", customLlms == null ? new JsonArray() : customLlms.deepCopy());
+        configure(change);
+    }
+
+    /** {@link #configureCustomLlms(JsonArray)} from the JSON text AutoDev stores (an array of entries). */
+    public void configureCustomLlms(String autoDevJson) {
+        JsonElement parsed = com.google.gson.JsonParser.parseString(autoDevJson == null || autoDevJson.isBlank()
+                ? "[]" : autoDevJson);
+        if (!parsed.isJsonArray()) throw new IllegalArgumentException("customLlms must be a JSON array of entries");
+        configureCustomLlms(parsed.getAsJsonArray());
+    }
+
+    /**
+     * The settings code completion uses when a request names none and no {@code customLlms} entry has
+     * {@code modelType: Completion}: a settings object in the chat form with {@code fim}, {@code {"llm": name}}
+     * or {@code {"profile": name}}; null removes them.
+     */
+    public void configureCompletion(JsonObject completion) {
+        JsonObject change = new JsonObject();
+        change.add("completion", completion == null ? com.google.gson.JsonNull.INSTANCE : completion.deepCopy());
+        configure(change);
     }
 
     /** Any method, raw: for methods this class does not wrap. */

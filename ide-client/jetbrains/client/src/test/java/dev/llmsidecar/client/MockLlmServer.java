@@ -31,6 +31,11 @@ import java.util.concurrent.atomic.AtomicInteger;
  *   <li>{@code "other_shape"}: streams the text at {@code $.output.text}, where the usual path finds nothing.</li>
  * </ul>
  * {@code /v1/unauthorized} answers 401 with an OpenAI-style error body.
+ *
+ * <p>{@code /v1/completions} is a FIM (code completion) server in OpenAI's completions shape: it records the body
+ * ({@link #fimBodies}) and answers {@code {"choices": [{"text": <fimAnswer>}]}} as JSON; a body whose {@code model}
+ * is {@code "mock-hang"} gets the response head and then whitespace every 50 ms until the client goes away (counted
+ * in {@link #disconnects}).
  */
 final class MockLlmServer implements AutoCloseable {
     private final HttpServer server;
@@ -40,12 +45,21 @@ final class MockLlmServer implements AutoCloseable {
     /** Released once per "forever" stream that ended because the client closed the connection. */
     final Semaphore disconnects = new Semaphore(0);
     final AtomicInteger requests = new AtomicInteger();
+    /** The request headers of every request, lower-case names (the last value of each). */
+    final List<java.util.Map<String, String>> headers = new CopyOnWriteArrayList<>();
+    /** Every body received at /v1/completions, parsed. */
+    final List<JsonObject> fimBodies = new CopyOnWriteArrayList<>();
+    /** Released once per body received at /v1/completions. */
+    final Semaphore fimReceived = new Semaphore(0);
+    /** What /v1/completions answers. */
+    volatile String fimAnswer = "return a + b;";
 
     MockLlmServer() throws IOException {
         server = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 256);
         server.setExecutor(executor);
         server.createContext("/v1/chat/completions", this::chat);
         server.createContext("/v1/unauthorized", this::unauthorized);
+        server.createContext("/v1/completions", this::fim);
         server.start();
     }
 
@@ -73,8 +87,71 @@ final class MockLlmServer implements AutoCloseable {
         return settings(f);
     }
 
+    private void recordHeaders(HttpExchange ex) {
+        java.util.Map<String, String> h = new java.util.TreeMap<>();
+        for (var e : ex.getRequestHeaders().entrySet()) {
+            List<String> values = e.getValue();
+            if (!values.isEmpty()) h.put(e.getKey().toLowerCase(java.util.Locale.ROOT), values.get(values.size() - 1));
+        }
+        headers.add(h);
+    }
+
+    private void fim(HttpExchange ex) throws IOException {
+        requests.incrementAndGet();
+        recordHeaders(ex);
+        String body = new String(ex.getRequestBody().readAllBytes(), StandardCharsets.UTF_8);
+        JsonObject req = JsonParser.parseString(body).getAsJsonObject();
+        fimBodies.add(req);
+        fimReceived.release();
+        ex.getResponseHeaders().set("Content-Type", "application/json");
+        if (req.has("model") && req.get("model").getAsString().equals("mock-hang")) {
+            ex.sendResponseHeaders(200, 0);
+            OutputStream out = ex.getResponseBody();
+            try {
+                long end = System.nanoTime() + TimeUnit.MINUTES.toNanos(5);
+                while (System.nanoTime() < end) {
+                    out.write(' ');
+                    out.flush();
+                    sleep(50);
+                }
+                out.close();
+            } catch (IOException e) {
+                disconnects.release();
+                ex.close();
+            }
+            return;
+        }
+        JsonObject choice = new JsonObject();
+        choice.addProperty("index", 0);
+        choice.addProperty("text", fimAnswer);
+        choice.addProperty("finish_reason", "stop");
+        JsonArray choices = new JsonArray();
+        choices.add(choice);
+        JsonObject answer = new JsonObject();
+        answer.addProperty("id", "cmpl-1");
+        answer.addProperty("object", "text_completion");
+        answer.add("choices", choices);
+        byte[] b = Json.GSON.toJson(answer).getBytes(StandardCharsets.UTF_8);
+        ex.sendResponseHeaders(200, b.length);
+        try (OutputStream out = ex.getResponseBody()) {
+            out.write(b);
+        }
+    }
+
+    /** Settings for the FIM endpoint: OpenAI completions shape, prefix and suffix sent as prompt and suffix. */
+    JsonObject fimSettings(String model) {
+        JsonObject s = new JsonObject();
+        s.addProperty("customEngineServer", url("/v1/completions"));
+        s.addProperty("model", model);
+        JsonObject fim = new JsonObject();
+        fim.addProperty("mode", "separate");
+        s.add("fim", fim);
+        return s;
+    }
+
     private void chat(HttpExchange ex) throws IOException {
         requests.incrementAndGet();
+        recordHeaders(ex);
         String body = new String(ex.getRequestBody().readAllBytes(), StandardCharsets.UTF_8);
         bodies.add(body);
         JsonObject req = JsonParser.parseString(body).getAsJsonObject();

@@ -68,8 +68,14 @@ public final class AskLlmAction extends AnAction {
             public void run(@NotNull ProgressIndicator indicator) {
                 indicator.setIndeterminate(true);
                 indicator.setText("Waiting for the LLM server");
-                LlmSettings llm = settings.settingsWithToken(); // PasswordSafe: off the UI thread
-                CompleteParams.Builder params = CompleteParams.builder().settings(llm);
+                LlmSettings llm = settings.settingsWithSecrets(); // PasswordSafe: off the UI thread
+                // no chat settings of its own: the customLlms entry of type Default answers (AutoDev 2.x users)
+                CompleteParams.Builder params = CompleteParams.builder();
+                if (llm.toJson().size() > 0 || settings.options().customLlms.isBlank()) {
+                    params.settings(llm);
+                } else {
+                    waitConfigured();
+                }
                 if (systemPrompt != null && !systemPrompt.isBlank()) params.system(systemPrompt);
                 params.user(user);
 
@@ -102,6 +108,15 @@ public final class AskLlmAction extends AnAction {
                 }
             }
         }.queue();
+    }
+
+    /** The customLlms list has reached the sidecar (it is sent on a pooled thread when the client starts). */
+    private static void waitConfigured() {
+        try {
+            SidecarService.getInstance().configured().get(10, java.util.concurrent.TimeUnit.SECONDS);
+        } catch (Exception e) {
+            LOG.info("llm-sidecar: the customLlms list was not sent yet; asking anyway", e);
+        }
     }
 
     private static String describe(CompletionResult r) {

@@ -1,6 +1,7 @@
 package dev.llmsidecar.intellij;
 
 import com.intellij.openapi.application.ApplicationManager;
+import com.intellij.openapi.application.ModalityState;
 import com.intellij.openapi.components.Service;
 import com.intellij.openapi.project.Project;
 import com.intellij.openapi.wm.ToolWindow;
@@ -10,7 +11,11 @@ import com.intellij.ui.components.JBTextArea;
 
 import javax.swing.JComponent;
 
-/** The tool window's text: answers are appended as they stream. One per project. */
+/**
+ * The tool window's text: answers are appended as they stream. One per project. Updates are queued with
+ * {@link ModalityState#any()}: they only touch this Swing text area (no document, no PSI), so the answer keeps
+ * streaming while a modal dialog (Settings, a commit dialog) is open instead of freezing until it closes.
+ */
 @Service(Service.Level.PROJECT)
 public final class LlmAnswerPanel implements AnswerSink {
     static final String TOOL_WINDOW_ID = "LLM Sidecar";
@@ -41,7 +46,7 @@ public final class LlmAnswerPanel implements AnswerSink {
             if (text.getDocument().getLength() > 0) text.append("\n\n");
             text.append("▶ " + header + "\n\n");
             inReasoning = false;
-        }, project.getDisposed());
+        }, ModalityState.any(), project.getDisposed());
     }
 
     @Override
@@ -52,12 +57,12 @@ public final class LlmAnswerPanel implements AnswerSink {
             inReasoning = reasoning;
             text.append(chunk);
             text.setCaretPosition(text.getDocument().getLength());
-        }, project.getDisposed());
+        }, ModalityState.any(), project.getDisposed());
     }
 
     @Override
     public void end(String footer) {
         ApplicationManager.getApplication().invokeLater(() -> text.append("\n— " + footer + "\n"),
-                project.getDisposed());
+                ModalityState.any(), project.getDisposed());
     }
 }

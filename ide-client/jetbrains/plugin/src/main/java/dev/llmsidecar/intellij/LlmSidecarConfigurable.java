@@ -8,6 +8,7 @@ import com.intellij.openapi.options.ConfigurationException;
 import com.intellij.openapi.ui.ComboBox;
 import com.intellij.openapi.ui.Messages;
 import com.intellij.openapi.util.text.StringUtil;
+import com.intellij.ui.components.JBCheckBox;
 import com.intellij.ui.components.JBLabel;
 import com.intellij.ui.components.JBPasswordField;
 import com.intellij.ui.components.JBScrollPane;
@@ -20,6 +21,7 @@ import dev.llmsidecar.client.LlmRequestFailed;
 import dev.llmsidecar.client.LlmSettings;
 import dev.llmsidecar.client.Preset;
 import dev.llmsidecar.client.Problem;
+import dev.llmsidecar.client.SecretHeaders;
 import dev.llmsidecar.client.SidecarException;
 import dev.llmsidecar.client.Suggestion;
 import dev.llmsidecar.client.TestConnectionResult;
@@ -33,6 +35,7 @@ import javax.swing.JPanel;
 import java.awt.FlowLayout;
 import java.awt.datatransfer.DataFlavor;
 import java.util.LinkedHashMap;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -41,7 +44,14 @@ import java.util.concurrent.CompletionException;
 /**
  * Settings | Tools | LLM Sidecar: AutoDev's "Custom LLM Server" fields under their AutoDev labels, in AutoDev's
  * order, a preset picker fed by the sidecar's {@code llm/presets}, and Validate / Test Connection buttons that use
- * what is in the form (not the saved settings, unlike AutoDev's test button).
+ * what is in the form (not the saved settings, unlike AutoDev's test button); the token's key sources (an
+ * environment variable or a command the sidecar reads itself); the AutoDev 2.x {@code customLlms} list and the
+ * code completion settings.
+ *
+ * <p>Secrets are never read or written on the UI thread: PasswordSafe is read on a pooled thread after
+ * {@link #reset()} (the fields fill in when it answers) and written by {@link LlmSidecarSettings#update} on a pooled
+ * thread. Key-like header values and the secrets of {@code customLlms} entries show as
+ * {@link SecretHeaders#STORED}; leaving the placeholder keeps the stored value, typing a value replaces it.
  */
 public final class LlmSidecarConfigurable implements Configurable {
     private static final String[] RESPONSE_TYPES = {"", "SSE", "JSON", "NDJSON"};
@@ -51,6 +61,8 @@ public final class LlmSidecarConfigurable implements Configurable {
     private final ComboBox<String> responseType = new ComboBox<>(RESPONSE_TYPES);
     private final JBTextField server = new JBTextField();
     private final JBPasswordField token = new JBPasswordField();
+    private final JBTextField tokenEnv = new JBTextField();
+    private final JBTextField tokenCommand = new JBTextField();
     private final JBTextField responseFormat = new JBTextField();
     private final JBTextArea requestFormat = new JBTextArea(5, 60);
     private final JBTextField model = new JBTextField();
@@ -59,10 +71,16 @@ public final class LlmSidecarConfigurable implements Configurable {
     private final JBTextField sidecarPath = new JBTextField();
     private final JBTextArea systemPrompt = new JBTextArea(2, 60);
     private final ComboBox<LlmSidecarSettings.Output> output = new ComboBox<>(LlmSidecarSettings.Output.values());
+    private final JBCheckBox completionEnabled = new JBCheckBox("Show code completions as ghost text (Tab accepts)");
+    private final JBTextField completionDebounce = new JBTextField(6);
+    private final JBTextArea completionSettings = new JBTextArea(3, 60);
+    private final JBTextArea customLlms = new JBTextArea(5, 60);
     private final JBLabel status = new JBLabel();
     private final JButton useSuggestion = new JButton();
     private final Map<String, Preset> presets = new LinkedHashMap<>();
     private String savedToken; // null while PasswordSafe is being read
+    private Map<String, String> savedHeaders; // the values behind the header placeholders; null while being read
+    private Map<String, String> savedLlmSecrets; // the same for the customLlms list
     private JPanel panel;
 
     @Override
@@ -77,6 +95,11 @@ public final class LlmSidecarConfigurable implements Configurable {
         additional.setLineWrap(true);
         systemPrompt.setLineWrap(true);
         server.getEmptyText().setText("https://api.deepseek.com/v1/chat/completions");
+        tokenEnv.getEmptyText().setText("DEEPSEEK_API_KEY (read by the sidecar from its environment)");
+        tokenCommand.getEmptyText().setText("pass show deepseek (run by the sidecar, no shell)");
+        completionSettings.setLineWrap(true);
+        customLlms.setLineWrap(true);
+        completionSettings.getEmptyText().setText("{\"llm\": \"<customLlms name>\"} or {\"preset\": \"ollama-fim\", \"model\": \"qwen2.5-coder:1.5b\"}");
         sidecarPath.getEmptyText().setText("bundled llm-sidecar, else llm-sidecar on PATH");
         status.setCopyable(true);
         status.setAllowAutoWrapping(true);
@@ -102,8 +125,17 @@ public final class LlmSidecarConfigurable implements Configurable {
                 .addLabeledComponent("Custom Response Type:", responseType)
                 .addLabeledComponent("Custom Engine Server:", server)
                 .addLabeledComponent("Custom Engine Token:", token)
+                .addLabeledComponent("Token from environment variable:", tokenEnv)
+                .addLabeledComponent("Token from command:", tokenCommand)
+                .addComponentToRightColumn(note("Set at most one of the three. The token is kept in PasswordSafe; "
+                        + "with a variable or a command the sidecar reads the key itself and it never crosses the "
+                        + "pipe to the sidecar (where logs could see it). These are IDE settings, never project files."))
                 .addLabeledComponent("Custom Response Format (Json Path):", responseFormat)
                 .addLabeledComponent("Custom Request Body Format (Json):", new JBScrollPane(requestFormat), true)
+                .addComponent(note("customHeaders values that look like keys (api-key, x-api-key, Authorization, "
+                        + "any name with key, token or secret) are stored in PasswordSafe, not in the settings file; "
+                        + "they show as " + SecretHeaders.STORED + ". A value may also be {\"env\": \"NAME\"} or "
+                        + "{\"command\": [\"program\", \"arg\"]}, read by the sidecar."))
                 .addSeparator()
                 .addLabeledComponent("Model:", model)
                 .addLabeledComponent("Reasoning format (Json Path):", reasoningFormat)
@@ -114,6 +146,14 @@ public final class LlmSidecarConfigurable implements Configurable {
                 .addLabeledComponent("Sidecar binary:", sidecarPath)
                 .addLabeledComponent("System prompt:", new JBScrollPane(systemPrompt), true)
                 .addLabeledComponent("Show answers in:", output)
+                .addSeparator()
+                .addLabeledComponent("AutoDev customLlms (JSON list):", new JBScrollPane(customLlms), true)
+                .addComponent(note("The entry with modelType Default answers Ask LLM when the fields above are "
+                        + "empty; the Completion entry serves code completion. Tokens and header keys of the entries "
+                        + "are stored in PasswordSafe."))
+                .addComponent(completionEnabled)
+                .addLabeledComponent("Pause before a completion (ms):", completionDebounce)
+                .addLabeledComponent("Completion settings (JSON, optional):", new JBScrollPane(completionSettings), true)
                 .addComponentFillVertically(new JPanel(), 0)
                 .getPanel();
         loadPresets();
@@ -128,6 +168,8 @@ public final class LlmSidecarConfigurable implements Configurable {
         s.customEngineResponseType = Objects.toString(responseType.getSelectedItem(), "");
         s.customEngineServer = server.getText().trim();
         s.customEngineToken = new String(token.getPassword());
+        s.customEngineTokenEnv = tokenEnv.getText().trim();
+        s.customEngineTokenCommand = tokenCommand.getText().trim();
         s.customEngineResponseFormat = responseFormat.getText().trim();
         s.customEngineRequestFormat = requestFormat.getText().trim();
         s.model = model.getText().trim();
@@ -136,10 +178,31 @@ public final class LlmSidecarConfigurable implements Configurable {
         return s;
     }
 
+    /**
+     * The form as sent to Validate / Test Connection: header placeholders replaced by the stored values when they
+     * have been read (else the request goes without them and the server says so).
+     */
+    private LlmSettings formWithSecrets() {
+        LlmSettings s = form();
+        SecretHeaders.Split split = SecretHeaders.split(s.customEngineRequestFormat,
+                savedHeaders == null ? Map.of() : savedHeaders);
+        s.customEngineRequestFormat = SecretHeaders.join(split.requestFormat(), split.secrets());
+        return s;
+    }
+
+    private static JBLabel note(String text) {
+        JBLabel l = new JBLabel("<html>" + esc(text) + "</html>");
+        l.setAllowAutoWrapping(true);
+        l.setCopyable(true);
+        return l;
+    }
+
     private void show(LlmSettings s) {
         selectPreset(s.preset);
         responseType.setSelectedItem(s.customEngineResponseType == null ? "" : s.customEngineResponseType.toUpperCase());
         server.setText(s.customEngineServer);
+        tokenEnv.setText(s.customEngineTokenEnv);
+        tokenCommand.setText(s.customEngineTokenCommand);
         responseFormat.setText(s.customEngineResponseFormat);
         requestFormat.setText(s.customEngineRequestFormat);
         model.setText(s.model);
@@ -153,13 +216,19 @@ public final class LlmSidecarConfigurable implements Configurable {
         LlmSettings f = form();
         String typedToken = f.customEngineToken;
         f.customEngineToken = "";
-        LlmSettings stored = settings.options().llm.copy();
+        LlmSidecarSettings.SettingsState o = settings.options();
+        LlmSettings stored = o.llm.copy();
         stored.customEngineToken = "";
+        stored.customEngineRequestFormat = SecretHeaders.masked(stored.customEngineRequestFormat, o.storedHeaders);
         return !f.equals(stored)
                 || (savedToken != null && !savedToken.equals(typedToken))
-                || !sidecarPath.getText().trim().equals(settings.options().sidecarPath)
-                || !systemPrompt.getText().equals(settings.options().systemPrompt)
-                || output.getSelectedItem() != settings.options().output;
+                || !sidecarPath.getText().trim().equals(o.sidecarPath)
+                || !systemPrompt.getText().equals(o.systemPrompt)
+                || output.getSelectedItem() != o.output
+                || !customLlms.getText().trim().equals(maskedLlms(o).trim())
+                || completionEnabled.isSelected() != o.completionEnabled
+                || !completionDebounce.getText().trim().equals(String.valueOf(o.completionDebounceMs))
+                || !completionSettings.getText().trim().equals(o.completionSettings);
     }
 
     @Override
@@ -169,33 +238,87 @@ public final class LlmSidecarConfigurable implements Configurable {
             throw new ConfigurationException("\"Other settings\" must be a JSON object, e.g. "
                     + "{\"timeouts\": {\"idleMs\": 120000}}");
         }
-        LlmSidecarSettings settings = LlmSidecarSettings.getInstance();
-        if (savedToken == null) {
-            // PasswordSafe has not answered yet, so the field is not the stored token: keep the stored one
-            String stored = settings.token();
-            f.customEngineToken = stored == null ? "" : stored;
+        int sources = (f.customEngineToken.isBlank() || savedToken == null ? 0 : 1)
+                + (f.customEngineTokenEnv.isBlank() ? 0 : 1) + (f.customEngineTokenCommand.isBlank() ? 0 : 1);
+        if (sources > 1) {
+            throw new ConfigurationException("Set only one of the token, the token's environment variable and the "
+                    + "token command (clear the others).");
         }
-        settings.update(f, sidecarPath.getText(), systemPrompt.getText(),
-                (LlmSidecarSettings.Output) output.getSelectedItem());
-        savedToken = f.customEngineToken;
+        if (!customLlms.getText().isBlank() && !isJsonArray(customLlms.getText())) {
+            throw new ConfigurationException("customLlms must be a JSON list of entries, as AutoDev stores it.");
+        }
+        if (!completionSettings.getText().isBlank() && !isJsonObject(completionSettings.getText())) {
+            throw new ConfigurationException("Completion settings must be a JSON object, e.g. {\"llm\": \"Coder\"}.");
+        }
+        int debounce;
+        try {
+            debounce = Integer.parseInt(completionDebounce.getText().trim());
+        } catch (NumberFormatException e) {
+            throw new ConfigurationException("The pause before a completion is a number of milliseconds, e.g. 300.");
+        }
+        // no PasswordSafe here (the UI thread): a token not read yet is kept as stored (null), and so are the
+        // values behind the placeholders; the secrets are written on a pooled thread
+        String typedToken = savedToken == null ? null : f.customEngineToken;
+        LlmSidecarSettings.getInstance().update(new LlmSidecarSettings.Update(f, typedToken, savedHeaders,
+                sidecarPath.getText(), systemPrompt.getText(), (LlmSidecarSettings.Output) output.getSelectedItem(),
+                customLlms.getText(), savedLlmSecrets, completionEnabled.isSelected(), debounce,
+                completionSettings.getText()));
+        if (typedToken != null) savedToken = typedToken;
+    }
+
+    private static String maskedLlms(LlmSidecarSettings.SettingsState o) {
+        if (o.customLlms == null || o.customLlms.isBlank()) return "";
+        Map<String, String> placeholders = new HashMap<>();
+        for (String key : o.storedLlmSecrets) placeholders.put(key, SecretHeaders.STORED);
+        return new com.google.gson.GsonBuilder().disableHtmlEscaping().setPrettyPrinting().create()
+                .toJson(SecretHeaders.joinCustomLlms(LlmSidecarSettings.parseList(o.customLlms), placeholders));
+    }
+
+    private static boolean isJsonArray(String text) {
+        try {
+            return com.google.gson.JsonParser.parseString(text).isJsonArray();
+        } catch (RuntimeException e) {
+            return false;
+        }
+    }
+
+    private static boolean isJsonObject(String text) {
+        try {
+            return com.google.gson.JsonParser.parseString(text).isJsonObject();
+        } catch (RuntimeException e) {
+            return false;
+        }
     }
 
     @Override
     public void reset() {
         LlmSidecarSettings settings = LlmSidecarSettings.getInstance();
-        show(settings.options().llm);
-        sidecarPath.setText(settings.options().sidecarPath);
-        systemPrompt.setText(settings.options().systemPrompt);
-        output.setSelectedItem(settings.options().output);
+        LlmSidecarSettings.SettingsState o = settings.options();
+        LlmSettings shown = o.llm.copy();
+        shown.customEngineRequestFormat = SecretHeaders.masked(shown.customEngineRequestFormat, o.storedHeaders);
+        show(shown);
+        sidecarPath.setText(o.sidecarPath);
+        systemPrompt.setText(o.systemPrompt);
+        output.setSelectedItem(o.output);
+        customLlms.setText(maskedLlms(o));
+        completionEnabled.setSelected(o.completionEnabled);
+        completionDebounce.setText(String.valueOf(o.completionDebounceMs));
+        completionSettings.setText(o.completionSettings);
         status.setText("");
         useSuggestion.setVisible(false);
         // PasswordSafe may ask the OS keychain: read it off the UI thread
         savedToken = null;
+        savedHeaders = null;
+        savedLlmSecrets = null;
         token.setText("");
         ApplicationManager.getApplication().executeOnPooledThread(() -> {
             String t = settings.token();
+            Map<String, String> headers = settings.storedHeaderValues();
+            Map<String, String> llmSecrets = settings.storedLlmValues();
             ApplicationManager.getApplication().invokeLater(() -> {
                 savedToken = t == null ? "" : t;
+                savedHeaders = headers;
+                savedLlmSecrets = llmSecrets;
                 token.setText(savedToken);
             }, ModalityState.any());
         });
@@ -273,7 +396,7 @@ public final class LlmSidecarConfigurable implements Configurable {
     private void validate() {
         status.setText("Validating…");
         useSuggestion.setVisible(false);
-        SidecarService.getInstance().client().validateSettings(form()).whenComplete((r, error) ->
+        SidecarService.getInstance().client().validateSettings(formWithSecrets()).whenComplete((r, error) ->
                 ApplicationManager.getApplication().invokeLater(() -> {
                     if (error != null) status.setText(errorHtml(cause(error)));
                     else status.setText(validationHtml(r));
@@ -283,7 +406,7 @@ public final class LlmSidecarConfigurable implements Configurable {
     private void testConnection() {
         status.setText("Testing the connection with the settings in this form…");
         useSuggestion.setVisible(false);
-        SidecarService.getInstance().client().testConnection(form()).whenComplete((r, error) ->
+        SidecarService.getInstance().client().testConnection(formWithSecrets()).whenComplete((r, error) ->
                 ApplicationManager.getApplication().invokeLater(() -> {
                     if (error != null) {
                         status.setText(errorHtml(cause(error)));

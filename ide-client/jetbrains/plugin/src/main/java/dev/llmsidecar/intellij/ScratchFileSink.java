@@ -4,6 +4,7 @@ import com.intellij.ide.scratch.ScratchFileService;
 import com.intellij.ide.scratch.ScratchRootType;
 import com.intellij.lang.Language;
 import com.intellij.openapi.application.ApplicationManager;
+import com.intellij.openapi.application.ModalityState;
 import com.intellij.openapi.command.WriteCommandAction;
 import com.intellij.openapi.editor.Document;
 import com.intellij.openapi.fileEditor.FileDocumentManager;
@@ -12,7 +13,12 @@ import com.intellij.openapi.fileTypes.PlainTextLanguage;
 import com.intellij.openapi.project.Project;
 import com.intellij.openapi.vfs.VirtualFile;
 
-/** Streams one answer into a new Markdown scratch file (plain text when the Markdown plugin is absent). */
+/**
+ * Streams one answer into a new Markdown scratch file (plain text when the Markdown plugin is absent). Unlike the
+ * tool window, this writes a document: write actions must not run inside a modal dialog they do not belong to, so
+ * the updates are queued {@link ModalityState#nonModal()} and, while a dialog is open, wait (in order, nothing is
+ * lost) until it closes. The tool window streams under any dialog.
+ */
 final class ScratchFileSink implements AnswerSink {
     private final Project project;
     private Document document; // EDT only
@@ -31,19 +37,19 @@ final class ScratchFileSink implements AnswerSink {
             if (file == null) return;
             FileEditorManager.getInstance(project).openFile(file, true);
             document = FileDocumentManager.getInstance().getDocument(file);
-        }, project.getDisposed());
+        }, ModalityState.nonModal(), project.getDisposed());
     }
 
     @Override
     public void append(String text, boolean reasoning) {
         ApplicationManager.getApplication().invokeLater(() -> insert(reasoning ? "> " + text.replace("\n", "\n> ") : text),
-                project.getDisposed());
+                ModalityState.nonModal(), project.getDisposed());
     }
 
     @Override
     public void end(String footer) {
         ApplicationManager.getApplication().invokeLater(() -> insert("\n\n<!-- " + footer + " -->\n"),
-                project.getDisposed());
+                ModalityState.nonModal(), project.getDisposed());
     }
 
     private void insert(String s) {

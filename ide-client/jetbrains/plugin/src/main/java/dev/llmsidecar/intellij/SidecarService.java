@@ -14,10 +14,13 @@ import dev.llmsidecar.client.SidecarOptions;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
 
 /**
  * Owns the one {@link SidecarClient} of the IDE. The sidecar is spawned on first use, restarted by the client if
- * it dies, replaced when the binary path setting changes, and shut down when the IDE (or the plugin) unloads.
+ * it dies, replaced when the binary path setting changes, and shut down when the IDE (or the plugin) unloads,
+ * without blocking the UI thread. The user's {@code customLlms} list and {@code completion} settings are sent to
+ * it ({@link #pushConfiguration}) with their secrets from PasswordSafe, read on a pooled thread.
  */
 @Service(Service.Level.APP)
 public final class SidecarService implements Disposable {
@@ -27,6 +30,8 @@ public final class SidecarService implements Disposable {
 
     private SidecarClient client;
     private Path clientBinary;
+    /** Completes once the configuration of the current client was sent; completion requests wait for it. */
+    private CompletableFuture<Void> configured = new CompletableFuture<>();
 
     public static SidecarService getInstance() {
         return ApplicationManager.getApplication().getService(SidecarService.class);
@@ -50,9 +55,40 @@ public final class SidecarService implements Disposable {
                     .build();
             client = new SidecarClient(options);
             clientBinary = binary;
+            configured = new CompletableFuture<>();
             LOG.info("llm-sidecar: using " + binary);
+            ApplicationManager.getApplication().executeOnPooledThread(this::pushConfiguration);
         }
         return client;
+    }
+
+    /** Completes once the {@code customLlms} list and {@code completion} settings reached the current client. */
+    public synchronized CompletableFuture<Void> configured() {
+        return configured;
+    }
+
+    /**
+     * Sends the {@code customLlms} list and the {@code completion} settings (sent again by the client after a
+     * restart). Reads PasswordSafe: off the UI thread.
+     */
+    public void pushConfiguration() {
+        ApplicationManager.getApplication().assertIsNonDispatchThread();
+        LlmSidecarSettings settings = LlmSidecarSettings.getInstance();
+        SidecarClient c;
+        CompletableFuture<Void> done;
+        synchronized (this) {
+            c = client;
+            done = configured;
+        }
+        if (c == null) return; // configured when the client is created
+        try {
+            c.configureCustomLlms(settings.customLlmsWithSecrets());
+            c.configureCompletion(settings.completionSettings());
+        } catch (RuntimeException e) {
+            LOG.warn("llm-sidecar: could not send the customLlms and completion settings", e);
+        } finally {
+            done.complete(null);
+        }
     }
 
     /** The configured path, else the binary bundled in the plugin's bin/, else llm-sidecar on PATH. */
@@ -68,11 +104,20 @@ public final class SidecarService implements Disposable {
         return Path.of(name); // resolved on PATH by ProcessBuilder
     }
 
+    /**
+     * Never blocks the UI thread: {@code close()} (shutdown, exit, a bounded wait, then kill) runs on a thread of its
+     * own. Should the IDE exit first, the sidecar sees the end of its input and exits by itself.
+     */
     @Override
-    public synchronized void dispose() {
-        if (client != null) {
-            client.close(); // shutdown + exit, bounded by the close timeout
+    public void dispose() {
+        SidecarClient old;
+        synchronized (this) {
+            old = client;
             client = null;
         }
+        if (old == null) return;
+        Thread t = new Thread(old::close, "llm-sidecar-close");
+        t.setDaemon(true);
+        t.start();
     }
 }
