@@ -98,7 +98,8 @@ static NEXT_TICKET: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64:
 
 /// Watches a streamed answer and stops reading it once the rest could not be
 /// used: at a stop string or leaked special token, and in single-line mode at
-/// the first line break. Nothing is streamed to the editor.
+/// the end of the suggested line ([`cleanup::line_ended`]: past a fence's
+/// opening line and restated lines). Nothing is streamed to the editor.
 struct EarlyStop<'a> {
     text: String,
     /// The text before the cursor, which the answer may say again first.
