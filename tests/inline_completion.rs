@@ -430,7 +430,7 @@ fn a_streamed_answer_is_read_only_as_far_as_it_is_used() {
         let first = if request.json()["prompt"].as_str().unwrap().contains("multi") {
             event("one()\ntwo()<|endoftext|>")
         } else {
-            event("a(1")
+            event("a, b")
         };
         MockResponse::sse(first)
             .chunked()
@@ -446,7 +446,7 @@ fn a_streamed_answer_is_read_only_as_far_as_it_is_used() {
         &mut sidecar,
         json!({"prefix": "x = f(", "suffix": ")\n", "settings": settings}),
     );
-    assert_eq!(suggestion(&reply).as_deref(), Some("a(1"));
+    assert_eq!(suggestion(&reply).as_deref(), Some("a, b"));
     mock.wait_client_closed(0, WAIT);
     // Multi-line: reading stops at the template's end token.
     let reply = inline(

@@ -2,7 +2,9 @@
 //! newer request for a document supersedes the running one (answered -32800, its connection
 //! closed), `$/cancelRequest`, documents that run side by side; which settings a completion
 //! uses (`customLlms` `Completion`/`Default`, the configured `completion`); errors with guidance
-//! and the server's own words; `trace`; and the CLI's `complete --fim`.
+//! and the server's own words; `trace`; and the CLI's `complete --fim`. Also: a burst of requests
+//! for one document, a cancel that leaves the document usable, and settings problems (a model
+//! name as template, a custom template's stops, a broken configured `completion`).
 
 mod common;
 
@@ -20,6 +22,12 @@ fn held(gate: &Gate, text: &str) -> MockResponse {
     MockResponse::new(200)
         .content_type("application/json")
         .piece_after(Before::Gate(gate.clone()), completion_answer(text))
+}
+
+/// Sends `llm/inlineCompletion` and waits for its answer.
+fn inline(sidecar: &mut Sidecar, params: Value) -> Reply {
+    let id = sidecar.request("llm/inlineCompletion", params);
+    sidecar.wait_response(&id, WAIT)
 }
 
 fn suggestion(reply: &Reply) -> Option<String> {
@@ -374,4 +382,216 @@ fn cli_complete_fim_prints_the_suggestion() {
     assert_eq!(code, Some(2));
     assert!(stderr.contains("lines"), "{stderr}");
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Fifty requests typed in a burst for one document: every superseded one is answered -32800
+/// once, the last one gets the suggestion, and the server sees far fewer than fifty requests.
+#[test]
+fn a_burst_of_requests_for_one_document_ends_with_the_last_answered() {
+    let mock = MockLlm::always(answer("done()"));
+    let mut sidecar = Sidecar::spawn();
+    let settings =
+        json!({"customEngineServer": mock.url("/v1/completions"), "fim": {"template": "qwen"}});
+    let ids: Vec<Value> = (0..50)
+        .map(|i| {
+            sidecar.request(
+                "llm/inlineCompletion",
+                json!({"prefix": format!("let v{i} = "), "suffix": "\n", "path": "/burst.rs", "settings": settings}),
+            )
+        })
+        .collect();
+    let mut answered = 0;
+    for (i, id) in ids.iter().enumerate() {
+        let reply = sidecar.wait_response(id, WAIT);
+        if i == ids.len() - 1 {
+            assert_eq!(suggestion(&reply).as_deref(), Some("done()"));
+        } else if reply.response.get("error").is_some() {
+            reply.expect_code(CANCELLED);
+        } else {
+            answered += 1;
+        }
+    }
+    // Each id answered exactly once.
+    for id in &ids {
+        let count = sidecar
+            .transcript()
+            .iter()
+            .filter(|m| m.get("id") == Some(id) && m.get("method").is_none())
+            .count();
+        assert_eq!(count, 1, "{id}");
+    }
+    let requests = mock.requests().len();
+    assert!(
+        requests <= answered + 10,
+        "{requests} requests for 50 keystrokes"
+    );
+    eprintln!("burst: {requests} HTTP requests, {answered} earlier requests answered in time");
+}
+
+/// A cancelled request leaves neither its document's slot nor the cache behind: the next
+/// request for the same document goes to the server and is answered.
+#[test]
+fn cancelling_leaves_the_document_usable() {
+    let gate = Gate::new();
+    let mock = MockLlm::start({
+        let gate = gate.clone();
+        move |request| {
+            if request.json()["prompt"].as_str().unwrap().contains("slow") {
+                MockResponse::new(200)
+                    .content_type("application/json")
+                    .piece_after(Before::Gate(gate.clone()), completion_answer("late()"))
+            } else {
+                answer("now()")
+            }
+        }
+    });
+    let mut sidecar = Sidecar::spawn();
+    let settings =
+        json!({"customEngineServer": mock.url("/v1/completions"), "fim": {"template": "qwen"}});
+    let first = sidecar.request(
+        "llm/inlineCompletion",
+        json!({"prefix": "slow ", "suffix": "", "path": "/c.rs", "settings": settings}),
+    );
+    mock.wait_for_requests(1, WAIT);
+    sidecar.cancel(&first);
+    sidecar.wait_response(&first, WAIT).expect_code(CANCELLED);
+    mock.wait_client_closed(0, WAIT);
+    gate.open();
+    // The same position again: not a cached answer, a fresh request.
+    let again = inline(
+        &mut sidecar,
+        json!({"prefix": "slow ", "suffix": "", "path": "/c.rs", "settings": settings}),
+    );
+    assert_eq!(again.result()["cached"], json!(false));
+    assert_eq!(suggestion(&again).as_deref(), Some("late()"));
+    let next = inline(
+        &mut sidecar,
+        json!({"prefix": "fast ", "suffix": "", "path": "/c.rs", "settings": settings}),
+    );
+    assert_eq!(suggestion(&next).as_deref(), Some("now()"));
+    assert_eq!(mock.requests().len(), 3);
+}
+
+/// Errors keep the server's own words: a 4xx with its message, a 5xx, and a body that is not
+/// what its content type says; the sidecar keeps serving.
+#[test]
+fn server_failures_are_errors_with_the_servers_words() {
+    let cases = [
+        (
+            MockResponse::json(
+                400,
+                json!({"error": {"message": "prompt is too long for model qwen", "type": "invalid_request_error"}}).to_string(),
+            ),
+            "prompt is too long for model qwen",
+        ),
+        (
+            MockResponse::json(503, json!({"error": "model is loading"}).to_string()),
+            "model is loading",
+        ),
+    ];
+    let mut sidecar = Sidecar::spawn();
+    for (response, words) in cases {
+        let mock = MockLlm::always(response);
+        let reply = inline(
+            &mut sidecar,
+            json!({"prefix": "x = ", "suffix": "\n",
+                   "settings": {"customEngineServer": mock.url("/v1/completions"), "fim": {"template": "qwen"},
+                                "retry": {"maxRetries": 0}}}),
+        );
+        let message = reply.error()["message"].as_str().unwrap().to_owned();
+        assert!(message.contains(words), "{message}");
+    }
+    // Labelled as an event stream, sent as one JSON body.
+    let mock = MockLlm::always(
+        MockResponse::new(200)
+            .content_type("text/event-stream")
+            .piece(completion_answer("mislabelled()")),
+    );
+    let reply = inline(
+        &mut sidecar,
+        json!({"prefix": "x = ", "suffix": "\n",
+               "settings": {"customEngineServer": mock.url("/v1/completions"), "fim": {"template": "qwen"}}}),
+    );
+    assert_eq!(suggestion(&reply).as_deref(), Some("mislabelled()"));
+    assert_still_serving(&mut sidecar);
+}
+
+/// A model's name given as `fim.template` (what users write first) is a settings problem that
+/// names the template of the model's family; a typo gets the nearest name.
+#[test]
+fn a_model_name_as_template_names_the_right_template() {
+    let mut sidecar = Sidecar::spawn();
+    for (given, hint) in [
+        ("qwen2.5-coder:1.5b-base", "use `qwen`"),
+        ("deepseek-coder-v2", "use `deepseek`"),
+        ("codeqwen1.5", "use `starcoder`"),
+        ("starcode", "did you mean `starcoder`?"),
+    ] {
+        let reply = inline(
+            &mut sidecar,
+            json!({"prefix": "x", "settings": {"customEngineServer": "http://127.0.0.1:9/v1/completions",
+                                                "fim": {"template": given}}}),
+        );
+        let data = reply.expect_error(INVALID_PARAMS, "invalid_settings");
+        let message = data["problems"][0]["message"].as_str().unwrap();
+        assert_eq!(data["problems"][0]["field"], "fim.template");
+        assert!(message.contains(hint), "{given}: {message}");
+    }
+}
+
+/// A broken configured `completion` is reported under `completion.…` when a request uses it,
+/// so nobody looks for an `llm` in a request that has none.
+#[test]
+fn a_broken_configured_completion_is_named_as_such() {
+    let mut sidecar = Sidecar::spawn();
+    let id = sidecar.request(
+        "initialize",
+        json!({"processId": null, "capabilities": {}, "initializationOptions": {
+            "customLlms": [{"name": "Local", "url": "http://127.0.0.1:9/v1/completions",
+                            "auth": {"type": "Bearer", "token": ""}, "requestFormat": "", "responseFormat": ""}],
+            "completion": {"llm": "Locl"}}}),
+    );
+    let result = sidecar.wait_response(&id, WAIT).result().clone();
+    assert_eq!(
+        result["configuration"]["problems"][0]["field"],
+        "completion.llm"
+    );
+    sidecar.notify("initialized", json!({}));
+    let reply = inline(&mut sidecar, json!({"prefix": "x"}));
+    let data = reply.expect_error(INVALID_PARAMS, "invalid_settings");
+    assert_eq!(data["problems"][0]["field"], "completion.llm", "{data}");
+    let message = data["problems"][0]["message"].as_str().unwrap();
+    assert!(message.contains("Local"), "{message}");
+}
+
+/// A custom template's `stop` is checked like `fim.stop`: an empty stop string (which would
+/// blank every answer) or a non-string is a settings problem, not a silent empty list.
+#[test]
+fn a_custom_templates_stop_list_is_checked() {
+    let mock = MockLlm::always(answer("x + 1"));
+    let mut sidecar = Sidecar::spawn();
+    for stop in [json!([""]), json!(["<END>", 5]), json!("")] {
+        let reply = inline(
+            &mut sidecar,
+            json!({"prefix": "y = ", "suffix": "\n",
+                   "settings": {"customEngineServer": mock.url("/v1/completions"),
+                                "fim": {"template": {"prefix": "<A>", "suffix": "<B>", "middle": "<C>", "stop": stop}}}}),
+        );
+        let data = reply.expect_error(INVALID_PARAMS, "invalid_settings");
+        assert_eq!(data["problems"][0]["field"], "fim.template.stop", "{stop}");
+    }
+    assert!(mock.requests().is_empty());
+    // A valid one is sent and ends the answer.
+    let mock = MockLlm::always(answer("x + 1<END>junk"));
+    let reply = inline(
+        &mut sidecar,
+        json!({"prefix": "y = ", "suffix": "\n",
+               "settings": {"customEngineServer": mock.url("/v1/completions"),
+                            "fim": {"template": {"prefix": "<A>", "suffix": "<B>", "middle": "<C>", "stop": ["<END>"]}}}}),
+    );
+    assert_eq!(suggestion(&reply).as_deref(), Some("x + 1"));
+    assert_eq!(
+        mock.single_request().json()["stop"],
+        json!(["<END>", "<A>", "<B>", "<C>"])
+    );
 }

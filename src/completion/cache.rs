@@ -2,7 +2,8 @@
 //! gets the rest of it with no request. An entry is keyed by the settings
 //! (a fingerprint), the end of the text before the cursor and the start of
 //! the text after it; a lookup hits when the new prefix is an entry's prefix
-//! followed by the first characters of its suggestion.
+//! followed by the first characters of its suggestion, and the suffix is the
+//! entry's (closing brackets or quotes the editor added in front aside).
 
 use std::collections::VecDeque;
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -15,6 +16,8 @@ const CAPACITY: usize = 256;
 /// Bytes of the prefix (its end) and of the suffix (its start) in a key.
 const PREFIX_TAIL: usize = 2048;
 const SUFFIX_HEAD: usize = 512;
+/// What editors insert after the cursor when the user types the opening one.
+const AUTO_CLOSED: [char; 6] = [')', ']', '}', '"', '\'', '`'];
 
 /// The cache of one sidecar.
 #[derive(Debug, Default)]
@@ -69,10 +72,9 @@ fn head(text: &str, bytes: usize) -> &str {
 impl Cache {
     /// The rest of a cached suggestion for this position, if any.
     pub fn get(&self, settings: u64, prefix: &str, suffix: &str) -> Option<String> {
-        let suffix_head = head(suffix, SUFFIX_HEAD);
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         let found = entries.iter().position(|e| {
-            e.settings == settings && e.suffix_head == suffix_head && typed(e, prefix).is_some()
+            e.settings == settings && same_suffix(e, suffix) && typed(e, prefix).is_some()
         })?;
         let entry = entries.remove(found)?;
         let typed = typed(&entry, prefix)?;
@@ -100,14 +102,24 @@ impl Cache {
     }
 }
 
+/// Whether `suffix` is the entry's, or the entry's after closing characters
+/// the editor put after the cursor as the user typed along (`(` typed, `)`
+/// added): typing `compute(` along `compute(a, b)` still hits.
+fn same_suffix(entry: &Entry, suffix: &str) -> bool {
+    let added = suffix.len() - suffix.trim_start_matches(AUTO_CLOSED).len();
+    (0..=added).any(|n| head(&suffix[n..], SUFFIX_HEAD) == entry.suffix_head)
+}
+
 /// How much of the entry's suggestion `prefix` has typed already: `Some(n)`
 /// when `prefix` is the entry's prefix followed by its first `n` bytes and
-/// some of the suggestion is left.
+/// some of the suggestion is left. The prefixes' tails must be equal, not
+/// merely end alike: after typing `f` at the start of a file, the entry of
+/// the empty prefix is one typed character, never zero.
 fn typed(entry: &Entry, prefix: &str) -> Option<usize> {
     entry.text.char_indices().map(|(i, _)| i).find(|&n| {
         let typed = &entry.text[..n];
         prefix.ends_with(typed)
-            && prefix[..prefix.len() - typed.len()].ends_with(&entry.prefix_tail)
+            && tail(&prefix[..prefix.len() - typed.len()], PREFIX_TAIL) == entry.prefix_tail
     })
 }
 
@@ -142,8 +154,27 @@ mod tests {
             "typed something else"
         );
         assert_eq!(cache.get(2, "let x = comp", ";\n"), None, "other settings");
-        assert_eq!(cache.get(1, "let x = comp", ")\n"), None, "other suffix");
+        assert_eq!(cache.get(1, "let x = comp", "x;\n"), None, "other suffix");
+        assert_eq!(
+            cache.get(1, "let x = compute(", ");\n").as_deref(),
+            Some("a, b)"),
+            "a closer added by the editor"
+        );
         assert_eq!(cache.get(1, "let y = comp", ";\n"), None, "other prefix");
+        cache.put(1, "", "", "fn main() {}");
+        assert_eq!(cache.get(1, "f", "").as_deref(), Some("n main() {}"));
+        assert_eq!(cache.get(1, "x\n", ""), None, "a longer prefix");
+    }
+
+    #[test]
+    fn the_least_recently_used_entry_goes_first() {
+        let cache = Cache::default();
+        for i in 0..=CAPACITY {
+            cache.put(1, &format!("p{i} "), "", "x()");
+        }
+        assert_eq!(cache.get(1, "p0 ", ""), None);
+        assert_eq!(cache.get(1, "p1 ", "").as_deref(), Some("x()"));
+        assert_eq!(cache.entries.lock().unwrap().len(), CAPACITY);
     }
 
     #[test]

@@ -4,13 +4,16 @@
 //! 1. [`cut_at_stops`]: the template's stop tokens, the user's `fim.stop`,
 //!    and any special token of a known FIM family leaking into the text;
 //! 2. [`strip_think`]: a reasoning model's `<think>…</think>`;
-//! 3. [`chat_answer`] (chat mode): the code between `<COMPLETION>` tags;
+//! 3. [`chat_answer`] (chat mode): the code between `<COMPLETION>` tags, or
+//!    from the first fence on; then [`strip_inline_code`]: single backticks;
 //! 4. [`strip_fence`]: a markdown code fence around the answer;
 //! 5. [`trim_prefix_overlap`]: lines before the cursor said again;
-//! 6. [`single_line`]: single-line mode ends at the first line break;
-//! 7. [`trim_suffix_overlap`]: text that repeats what already follows the
+//! 6. [`trim_doubled_space`]: a space the text before the cursor ends with,
+//!    said again (SentencePiece models such as Codestral and Code Llama);
+//! 7. [`single_line`]: single-line mode ends at the first line break;
+//! 8. [`trim_suffix_overlap`]: text that repeats what already follows the
 //!    cursor (a closing `)` or `}`), or a line equal to the next line;
-//! 8. blank or whitespace-only answers give nothing.
+//! 9. trailing blanks and line breaks go; a blank answer gives nothing.
 
 use super::fim::leaked_tokens;
 use super::request::{ANSWER_CLOSE, ANSWER_OPEN, Context, HOLE};
@@ -24,17 +27,23 @@ const MIN_RESTATED: usize = 3;
 pub fn clean(raw: &str, ctx: &Context, stops: &[String], chat: bool) -> Option<String> {
     let text = cut_at_stops(raw, stops);
     let text = strip_think(text);
-    let text = if chat { chat_answer(text) } else { text };
+    let text = if chat {
+        strip_inline_code(chat_answer(text))
+    } else {
+        text
+    };
     let text = strip_fence(text);
     let text = trim_prefix_overlap(text, &ctx.prefix);
+    let text = trim_doubled_space(text, &ctx.prefix);
     let text = if ctx.multiline {
         text
     } else {
         single_line(text)
     };
-    let text = trim_suffix_overlap(text, &ctx.suffix);
-    let text = text.trim_end_matches([' ', '\t']);
-    if text.trim().is_empty() {
+    let text = trim_suffix_overlap(text, &ctx.prefix, &ctx.suffix);
+    // Trailing blanks and line breaks would only push the suffix down.
+    let text = text.trim_end();
+    if text.is_empty() {
         return None;
     }
     Some(text.to_owned())
@@ -69,10 +78,16 @@ pub fn strip_think(text: &str) -> &str {
 }
 
 /// The code of a chat answer: between `<COMPLETION>` tags when they are
-/// there (the closing one may have been a stop), without the hole marker.
+/// there (the closing one may have been a stop); else from the first code
+/// fence on, so prose around a fenced block is dropped (see [`strip_fence`]);
+/// else the answer, without the hole marker.
 pub fn chat_answer(text: &str) -> &str {
     let Some(start) = text.find(ANSWER_OPEN) else {
-        return text.trim_start_matches(HOLE);
+        // No tags: a model that talks around a fenced block; the block is the code.
+        return match fence_start(text) {
+            Some(fence) => &text[fence..],
+            None => text.trim_start_matches(HOLE),
+        };
     };
     let rest = &text[start + ANSWER_OPEN.len()..];
     let rest = match rest.find(ANSWER_CLOSE) {
@@ -82,10 +97,36 @@ pub fn chat_answer(text: &str) -> &str {
     rest.strip_prefix('\n').unwrap_or(rest)
 }
 
-/// The inside of a markdown fence around the whole answer (or of an opening
-/// fence the answer starts with, when the closing one is missing).
-pub fn strip_fence(text: &str) -> &str {
+/// The inside of a one-line answer in single backticks (`` `a + b` ``), as
+/// chat models write code in prose.
+pub fn strip_inline_code(text: &str) -> &str {
     let trimmed = text.trim();
+    match trimmed
+        .strip_prefix('`')
+        .and_then(|rest| rest.strip_suffix('`'))
+    {
+        Some(inner) if !inner.is_empty() && !inner.contains(['`', '\n']) => inner,
+        _ => text,
+    }
+}
+
+/// Where the first line that opens a markdown fence starts.
+fn fence_start(text: &str) -> Option<usize> {
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        if line.trim_start().starts_with("```") {
+            return Some(offset);
+        }
+        offset += line.len();
+    }
+    None
+}
+
+/// The inside of a markdown fence the answer starts with: up to the line
+/// that closes it (whatever a chat model says after that is not code), or
+/// to the end when the closing fence is missing.
+pub fn strip_fence(text: &str) -> &str {
+    let trimmed = text.trim_start();
     let Some(rest) = trimmed.strip_prefix("```") else {
         return text;
     };
@@ -94,20 +135,29 @@ pub fn strip_fence(text: &str) -> &str {
         return "";
     };
     let body = &rest[newline + 1..];
-    match body.rfind("```") {
-        Some(end) if body[end + 3..].trim().is_empty() => {
-            body[..end].trim_end_matches(['\n', '\r'])
+    let mut offset = 0;
+    for line in body.split_inclusive('\n') {
+        if line.trim_start().starts_with("```") {
+            return body[..offset].trim_end_matches(['\n', '\r']);
         }
-        _ => body,
+        offset += line.len();
     }
+    body
 }
 
 /// Without a start that restates the text before the cursor: the longest
 /// start of the answer that the prefix ends with, when it begins at the
-/// start of one of the prefix's lines (its indentation aside), so the model
-/// said those lines again. A repeat that begins mid-line (`1);` after
+/// start of one of the prefix's lines (its indentation aside, unless the
+/// repeat is of whole lines before an empty cursor line), so the model said
+/// those lines again. A repeat that begins mid-line (`1);` after
 /// `x.push(`) is the code going on, and stays.
 pub fn trim_prefix_overlap<'a>(text: &'a str, prefix: &str) -> &'a str {
+    let cursor_line_has_text = !prefix
+        .rsplit('\n')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .is_empty();
     // Longest first: the whole repeated tail goes.
     let mut lengths: Vec<usize> = text
         .char_indices()
@@ -123,18 +173,68 @@ pub fn trim_prefix_overlap<'a>(text: &'a str, prefix: &str) -> &'a str {
             continue;
         }
         let before = &prefix[..prefix.len() - n];
-        let line_start = before
-            .rsplit('\n')
-            .next()
-            .unwrap_or_default()
-            .chars()
-            .all(|c| c == ' ' || c == '\t');
+        let indent = before.rsplit('\n').next().unwrap_or_default();
+        // On an empty cursor line, an earlier line said again comes with its
+        // own indentation: `end` after `  end` closes an outer block.
+        let line_start = indent.chars().all(|c| c == ' ' || c == '\t')
+            && (indent.is_empty() || !head.contains('\n') || cursor_line_has_text);
         let said = head.chars().filter(|c| !c.is_whitespace()).count();
         if line_start && said >= MIN_RESTATED {
             return &text[n..];
         }
     }
     text
+}
+
+/// Without a leading space when the cursor already follows one after code
+/// on its line (`x = ` answered ` 1`): models whose tokens carry their
+/// leading space (Codestral, Code Llama) start with one more. Indentation
+/// (nothing but blanks before the cursor) and runs of spaces stay.
+pub fn trim_doubled_space<'a>(text: &'a str, prefix: &str) -> &'a str {
+    let line = prefix.rsplit('\n').next().unwrap_or_default();
+    let after_code = line.ends_with(' ') && !line.trim().is_empty();
+    match text.strip_prefix(' ') {
+        Some(rest) if after_code && rest.starts_with(|c: char| !c.is_whitespace()) => rest,
+        _ => text,
+    }
+}
+
+/// Whether a single-line answer read so far holds its whole line: a line
+/// break after what [`clean`] removes first (a `<think>` block, a fence's
+/// opening line, lines before the cursor said again, which may still be
+/// going on), so streaming can stop there.
+pub fn line_ended(text: &str, prefix: &str) -> bool {
+    let text = strip_think(text);
+    let body = match text.trim_start().strip_prefix("```") {
+        Some(rest) => match rest.find('\n') {
+            Some(newline) => &rest[newline + 1..],
+            None => return false,
+        },
+        None => text,
+    };
+    body.contains(['\n', '\r'])
+        && !restating(body, prefix)
+        && trim_prefix_overlap(body, prefix).contains(['\n', '\r'])
+}
+
+/// Whether `text` may be the start of the model saying the lines before the
+/// cursor again: a line of `prefix` (indentation aside) goes on with all of
+/// `text` and further.
+fn restating(text: &str, prefix: &str) -> bool {
+    let text = text.trim_start_matches([' ', '\t']);
+    if text.trim().is_empty() {
+        return false;
+    }
+    let mut start = 0;
+    for line in prefix.split_inclusive('\n') {
+        let from = &prefix[start..];
+        let from = from.trim_start_matches([' ', '\t']);
+        if from.len() > text.len() && from.starts_with(text) {
+            return true;
+        }
+        start += line.len();
+    }
+    false
 }
 
 /// Up to the first line break; an answer that starts with one is empty.
@@ -147,47 +247,75 @@ pub fn single_line(text: &str) -> &str {
 
 /// Without an ending that repeats the start of the suffix: the longest end
 /// of the answer that the suffix (after spaces) begins with, when it is
-/// punctuation (a closing bracket, quote, `;`) or at least four characters;
-/// and, for a multi-line answer, from the first line equal to the next
-/// non-blank line after the cursor.
-pub fn trim_suffix_overlap<'a>(text: &'a str, suffix: &str) -> &'a str {
+/// punctuation (a closing bracket, quote, `;`) or at least four characters,
+/// and trimming it does not unbalance the brackets of the cursor's line;
+/// and, for a multi-line answer, from the first line equal to the rest of
+/// the cursor's line or else to the next non-blank line (indentation included).
+pub fn trim_suffix_overlap<'a>(text: &'a str, prefix: &str, suffix: &str) -> &'a str {
     let mut text = text;
+    // The next line is compared with its indentation: a `}` that closes a
+    // block the answer opened is indented deeper than the suffix's `}`.
     let next_line = suffix
         .split('\n')
         .skip(1)
-        .map(str::trim)
-        .find(|l| !l.is_empty());
+        .map(str::trim_end)
+        .find(|l| !l.trim().is_empty());
     let rest_of_line = suffix.split('\n').next().unwrap_or_default().trim();
-    let repeated = if rest_of_line.is_empty() {
-        next_line
-    } else {
-        Some(rest_of_line)
+    let repeats = |line: &str| match next_line {
+        _ if !rest_of_line.is_empty() => line.trim() == rest_of_line,
+        Some(next) => line.trim_end() == next,
+        None => false,
     };
-    if text.contains('\n')
-        && let Some(repeated) = repeated
-    {
+    if text.contains('\n') {
         let mut offset = 0;
         for (i, line) in text.split_inclusive('\n').enumerate() {
-            if i > 0 && line.trim() == repeated {
+            if i > 0 && repeats(line) {
                 text = text[..offset].trim_end_matches(['\n', '\r']);
                 break;
             }
             offset += line.len();
         }
     }
+    let before = prefix.rsplit('\n').next().unwrap_or_default();
+    let after = suffix.split('\n').next().unwrap_or_default();
     let suffix = suffix.trim_start_matches([' ', '\t']);
-    let ends: Vec<usize> = text.char_indices().map(|(i, _)| i).collect();
-    for start in ends {
+    for (start, _) in text.char_indices() {
         let tail = &text[start..];
         if tail.trim().is_empty() || !suffix.starts_with(tail) {
             continue;
         }
         let punctuation = tail.chars().all(|c| !c.is_alphanumeric() && c != '_');
-        if punctuation || tail.chars().count() >= 4 {
-            return text[..start].trim_end_matches([' ', '\t']);
+        // A closer the answer opened itself (`a(1)` in `f(|)`) is not a repeat:
+        // brackets are trimmed only when that leaves the line no less balanced.
+        let kept = &text[..start];
+        let balanced = !tail.contains(BRACKETS)
+            || unbalanced(&[before, kept, after]) <= unbalanced(&[before, text, after]);
+        if (punctuation || tail.chars().count() >= 4) && balanced {
+            return kept.trim_end_matches([' ', '\t']);
         }
     }
     text
+}
+
+/// The brackets the suffix-overlap rule counts.
+const BRACKETS: [char; 6] = ['(', ')', '[', ']', '{', '}'];
+
+/// How many brackets of `parts`, read as one text, are left unmatched:
+/// openers minus closers of each kind, in absolute value, summed.
+fn unbalanced(parts: &[&str]) -> u64 {
+    let mut depth = [0i64; 3];
+    for c in parts.iter().flat_map(|p| p.chars()) {
+        match c {
+            '(' => depth[0] += 1,
+            ')' => depth[0] -= 1,
+            '[' => depth[1] += 1,
+            ']' => depth[1] -= 1,
+            '{' => depth[2] += 1,
+            '}' => depth[2] -= 1,
+            _ => {}
+        }
+    }
+    depth.iter().map(|d| d.unsigned_abs()).sum()
 }
 
 #[cfg(test)]
@@ -222,6 +350,7 @@ mod tests {
         assert_eq!(strip_fence("```\na\nb\n```\n"), "a\nb");
         assert_eq!(strip_fence("```rust\nlet x = 1;"), "let x = 1;");
         assert_eq!(strip_fence("x = `a`"), "x = `a`");
+        assert_eq!(strip_fence("```py\nx = 1\n```\nThis sets x."), "x = 1");
     }
 
     #[test]
@@ -232,7 +361,14 @@ mod tests {
         );
         assert_eq!(chat_answer("<COMPLETION>\na + b"), "a + b");
         assert_eq!(chat_answer("a + b"), "a + b");
+        assert_eq!(
+            strip_fence(chat_answer("Here:\n```js\nf(1)\n```\nDone.")),
+            "f(1)"
+        );
         assert_eq!(strip_think("<think>hmm</think>\nx"), "x");
+        assert_eq!(strip_inline_code(" `a + b`\n"), "a + b");
+        assert_eq!(strip_inline_code("`a` + `b`"), "`a` + `b`");
+        assert_eq!(strip_inline_code("```"), "```");
     }
 
     #[test]
@@ -251,6 +387,11 @@ mod tests {
             " y = 2;"
         );
         assert_eq!(trim_prefix_overlap("b", "a"), "b");
+        assert_eq!(
+            trim_prefix_overlap("x = 1\n    y = 2", "    x = 1\n    y = "),
+            "2"
+        );
+        assert_eq!(trim_prefix_overlap("end\n", "  if x\n  end\n"), "end\n");
         assert_eq!(trim_prefix_overlap("traced()", "t"), "traced()");
         assert_eq!(
             trim_prefix_overlap("1);\n    x.push(2);", "x.push(1);\n    x.push("),
@@ -264,19 +405,46 @@ mod tests {
 
     #[test]
     fn suffix_overlap_is_trimmed() {
-        assert_eq!(trim_suffix_overlap("a, b)", ")"), "a, b");
-        assert_eq!(trim_suffix_overlap("x = [1, 2]);", "]);\n"), "x = [1, 2");
-        assert_eq!(trim_suffix_overlap("while", "e"), "while");
+        assert_eq!(trim_suffix_overlap("a, b)", "sum(", ")"), "a, b");
         assert_eq!(
-            trim_suffix_overlap("\n    return 1\n}\n", "\n}\n"),
+            trim_suffix_overlap("x = [1, 2]);", "f(", "]);\n"),
+            "x = [1, 2"
+        );
+        assert_eq!(trim_suffix_overlap("while", "", "e"), "while");
+        assert_eq!(
+            trim_suffix_overlap("\n    return 1\n}\n", "fn f() {", "\n}\n"),
             "\n    return 1"
         );
-        assert_eq!(trim_suffix_overlap("foo", ""), "foo");
+        assert_eq!(trim_suffix_overlap("foo", "", ""), "foo");
+        assert_eq!(
+            trim_suffix_overlap(
+                "\n    if x {\n        y();\n    }\n    z()\n}",
+                "fn f() {",
+                "\n}\n"
+            ),
+            "\n    if x {\n        y();\n    }\n    z()"
+        );
+    }
+
+    #[test]
+    fn a_doubled_space_is_trimmed_after_code_only() {
+        assert_eq!(trim_doubled_space(" 1", "x = "), "1");
+        assert_eq!(trim_doubled_space(" 1", "x ="), " 1");
+        assert_eq!(trim_doubled_space(" x", "    "), " x");
+        assert_eq!(trim_doubled_space("  # note", "x = 1 "), "  # note");
     }
 
     #[test]
     fn single_line_mode_and_blank_answers() {
         assert_eq!(single_line("a(1)\nb"), "a(1)");
+        assert!(line_ended("a(1)\nb", ""));
+        assert!(!line_ended("```python\n", ""));
+        assert!(line_ended("```python\nsum(x)\n", ""));
+        assert!(!line_ended("<think>a\nb", ""));
+        let prefix = "x = add(\n    a,\n    b";
+        assert!(!line_ended("x = add(\n", prefix));
+        assert!(!line_ended("x = add(\n    a,\n", prefix));
+        assert!(line_ended("x = add(\n    a,\n    b, c\n", prefix));
         let c = ctx("x = ", "\n", false);
         assert_eq!(clean("  \n\t", &c, &[], false), None);
         assert_eq!(clean("\nfoo", &c, &[], false), None);

@@ -145,6 +145,20 @@ pub const TEMPLATE_NAMES: &[&str] = &[
     "codegemma",
 ];
 
+/// The built-in template a model name belongs to (`qwen2.5-coder:1.5b-base`
+/// → `qwen`), for the hint when a model's name is given as a template.
+/// CodeQwen 1.5 was trained with StarCoder's tokens, not Qwen's.
+pub fn template_of_model(model: &str) -> Option<&'static str> {
+    let model = model.to_ascii_lowercase();
+    if model.contains("codeqwen") {
+        return Some("starcoder");
+    }
+    TEMPLATE_NAMES
+        .iter()
+        .copied()
+        .find(|name| model.contains(name))
+}
+
 impl Template {
     /// The built-in template called `name` (case-insensitive).
     pub fn named(name: &str) -> Option<Template> {
@@ -244,6 +258,10 @@ mod tests {
         assert_eq!(TEMPLATE_NAMES.len(), BUILTINS.len());
         assert!(Template::named("QWEN").is_some());
         assert!(Template::named("gpt").is_none());
+        assert_eq!(template_of_model("Qwen2.5-Coder-7B"), Some("qwen"));
+        assert_eq!(template_of_model("codeqwen:1.5"), Some("starcoder"));
+        assert_eq!(template_of_model("deepseek-coder-v2"), Some("deepseek"));
+        assert_eq!(template_of_model("gpt-4o"), None);
     }
 
     #[test]

@@ -98,9 +98,12 @@ static NEXT_TICKET: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64:
 
 /// Watches a streamed answer and stops reading it once the rest could not be
 /// used: at a stop string or leaked special token, and in single-line mode at
-/// the first line break. Nothing is streamed to the editor.
+/// the end of the suggested line ([`cleanup::line_ended`]: past a fence's
+/// opening line and restated lines). Nothing is streamed to the editor.
 struct EarlyStop<'a> {
     text: String,
+    /// The text before the cursor, which the answer may say again first.
+    prefix: &'a str,
     single_line: bool,
     stops: &'a [String],
     stop: CancellationToken,
@@ -112,7 +115,7 @@ impl ChunkSink for EarlyStop<'_> {
             return;
         }
         self.text.push_str(text);
-        let line_ended = self.single_line && self.text.contains(['\n', '\r']);
+        let line_ended = self.single_line && cleanup::line_ended(&self.text, self.prefix);
         let stopped = cleanup::cut_at_stops(&self.text, self.stops).len() < self.text.len();
         if line_ended || stopped {
             tracing::debug!(
@@ -233,11 +236,13 @@ impl Completer {
         if !input.invoked
             && let Some(rest) = self.cache.get(key, &input.prefix, &input.suffix)
         {
+            // The suffix may have gained a closer the editor added: it is not repeated.
             let rest = if ctx.multiline {
-                rest
+                rest.as_str()
             } else {
-                cleanup::single_line(&rest).to_owned()
+                cleanup::single_line(&rest)
             };
+            let rest = cleanup::trim_suffix_overlap(rest, &input.prefix, &input.suffix).to_owned();
             if !rest.trim().is_empty() {
                 tracing::debug!(chars = rest.len(), "completion answered from the cache");
                 return Ok(answer(vec![InlineItem { insert_text: rest }], 0, true));
@@ -273,6 +278,7 @@ impl Completer {
         let early = mine.child_token();
         let mut sink = EarlyStop {
             text: String::new(),
+            prefix: &ctx.prefix,
             single_line: !ctx.multiline && !chat,
             stops: &stops,
             stop: early.clone(),

@@ -128,9 +128,7 @@ impl Catalog {
             problems.extend(
                 self.resolve_configured_completion()
                     .err()
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|p| Problem::new(format!("completion.{}", p.field), p.message)),
+                    .unwrap_or_default(),
             );
         }
         problems
@@ -169,11 +167,21 @@ impl Catalog {
         let llm = rest.remove("llm");
         let profile = rest.remove("profile");
         let rest = (!rest.is_empty()).then_some(Value::Object(rest));
+        // Problems name the configured `completion`, not the request.
         self.resolve(Selection {
             settings: rest.as_ref(),
             llm: llm.as_ref().and_then(Value::as_str),
             profile: profile.as_ref().and_then(Value::as_str),
             model_type: None,
+        })
+        .map_err(|problems| {
+            problems
+                .into_iter()
+                .map(|mut problem| {
+                    problem.field = format!("completion.{}", problem.field);
+                    problem
+                })
+                .collect()
         })
     }
 

@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 use super::typo::closest;
 use super::validate::kind_of;
 use super::{Problem, REQUEST_FORMAT};
-use crate::completion::fim::{TEMPLATE_NAMES, Template};
+use crate::completion::fim::{TEMPLATE_NAMES, Template, template_of_model};
 use crate::request::{BodySpec, FIM_PROMPT_PLACEHOLDER, PREFIX_PLACEHOLDER, SUFFIX_PLACEHOLDER};
 
 /// The key of the object.
@@ -241,28 +241,7 @@ pub(super) fn parse_fim(
             }
         },
     };
-    let stop = match map.get("stop") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::String(s)) if !s.is_empty() => vec![s.clone()],
-        Some(Value::Array(items))
-            if items
-                .iter()
-                .all(|i| i.as_str().is_some_and(|s| !s.is_empty())) =>
-        {
-            items
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect()
-        }
-        Some(_) => {
-            problems.push(Problem::new(
-                format!("{FIM}.stop"),
-                "must be a non-empty string or an array of non-empty strings, e.g. [\"\\n\\n\"]",
-            ));
-            Vec::new()
-        }
-    };
+    let stop = parse_stops(map.get("stop"), &format!("{FIM}.stop"), problems);
     let count = |key: &str, problems: &mut Vec<Problem>| match map.get(key) {
         None | Some(Value::Null) => None,
         Some(v) => match v.as_u64() {
@@ -305,6 +284,33 @@ pub(super) fn parse_fim(
     }
 }
 
+/// A stop list: one non-empty string or an array of them (an empty stop
+/// string would end every answer before it starts).
+fn parse_stops(value: Option<&Value>, field: &str, problems: &mut Vec<Problem>) -> Vec<String> {
+    match value {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::String(s)) if !s.is_empty() => vec![s.clone()],
+        Some(Value::Array(items))
+            if items
+                .iter()
+                .all(|i| i.as_str().is_some_and(|s| !s.is_empty())) =>
+        {
+            items
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        }
+        Some(_) => {
+            problems.push(Problem::new(
+                field,
+                "must be a non-empty string or an array of non-empty strings, e.g. [\"\\n\\n\"]",
+            ));
+            Vec::new()
+        }
+    }
+}
+
 fn parse_template(value: Option<&Value>, problems: &mut Vec<Problem>) -> Option<Template> {
     let field = format!("{FIM}.template");
     match value? {
@@ -312,9 +318,15 @@ fn parse_template(value: Option<&Value>, problems: &mut Vec<Problem>) -> Option<
         Value::String(name) => {
             let found = Template::named(name);
             if found.is_none() {
-                let hint = match closest(&name.to_ascii_lowercase(), TEMPLATE_NAMES) {
-                    Some(known) => format!("did you mean `{known}`? "),
-                    None => String::new(),
+                let hint = match (
+                    closest(&name.to_ascii_lowercase(), TEMPLATE_NAMES),
+                    template_of_model(name),
+                ) {
+                    (Some(known), _) => format!("did you mean `{known}`? "),
+                    (None, Some(family)) => format!(
+                        "that looks like a model name: use `{family}`, the template of its family. "
+                    ),
+                    (None, None) => String::new(),
                 };
                 problems.push(Problem::new(
                     field,
@@ -356,22 +368,7 @@ fn parse_template(value: Option<&Value>, problems: &mut Vec<Problem>) -> Option<
                     ));
                 }
             }
-            let stops = match parts.get("stop") {
-                None | Some(Value::Null) => Vec::new(),
-                Some(Value::String(s)) => vec![s.clone()],
-                Some(Value::Array(items)) => items
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned)
-                    .collect(),
-                Some(_) => {
-                    problems.push(Problem::new(
-                        format!("{field}.stop"),
-                        "must be a string or an array of strings",
-                    ));
-                    Vec::new()
-                }
-            };
+            let stops = parse_stops(parts.get("stop"), &format!("{field}.stop"), problems);
             match (prefix, suffix, middle) {
                 (Some(p), Some(s), Some(m)) => {
                     if p.is_empty() && s.is_empty() && m.is_empty() {
