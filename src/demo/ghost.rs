@@ -159,3 +159,34 @@ fn typed_along(ghost: &str) -> &str {
         .unwrap_or(ghost.len());
     ghost[..end].trim_end()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_terminal_sees_only_the_ghost_text_dimmed() {
+        let dim = Style::Dim.render("a(", "x\ny", ")");
+        assert_eq!(dim, "a(│\x1b[2mx\ny\x1b[22m)");
+        assert_eq!(Style::Plain.render("a(", "x\ny", ")"), "a(│x\ny)");
+    }
+
+    #[test]
+    fn the_removed_text_is_explained_from_what_was_cut() {
+        let stops = [json!("<|endoftext|>")];
+        assert_eq!(
+            removed("body\n}<|file_sep|>", "body", &stops),
+            r#""\n}<|file_sep|>" (the "}" already after the cursor; <|file_sep|>, a special token the server was not told to stop at)"#
+        );
+        assert_eq!(
+            removed("body<|endoftext|>", "body", &stops),
+            r#""<|endoftext|>" (<|endoftext|>, a stop string the server did not honour)"#
+        );
+        assert_eq!(
+            removed("  body", "body", &stops),
+            r#""  body" down to "body""#
+        );
+        assert_eq!(typed_along("let sum: f64"), "let sum");
+        assert_eq!(typed_along("total"), "total");
+    }
+}
