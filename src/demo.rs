@@ -2,22 +2,20 @@
 //!
 //! Starts a small OpenAI-style streaming server on 127.0.0.1, spawns this same
 //! binary as a sidecar over stdio exactly as an IDE would, and prints what an
-//! IDE would see: chunks as they arrive, the final result, then a
-//! deliberately wrong setting answered with a structured error.
+//! IDE would see: chunks as they arrive, the final result, a deliberately
+//! wrong setting answered with a structured error, then a code completion shown
+//! as ghost text and answered again from the cache ([`ghost`]). The embedded
+//! server is [`server`].
 
-use std::convert::Infallible;
+mod ghost;
+mod server;
+
 use std::io::Write;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
-use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
-use hyper::body::{Frame as BodyFrame, Incoming};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::process::{ChildStdin, ChildStdout, Command};
@@ -26,15 +24,8 @@ use tokio_util::codec::{FramedRead, FramedWrite};
 use crate::cli::preview;
 use crate::rpc::frame::{Frame, FrameCodec};
 
-/// What the embedded model "says", one SSE event per word.
-const ANSWER: &str = "Hello from the embedded demo server! Each word you see arrived as its own \
-server-sent event, was extracted with the JsonPath $.choices[0].delta.content, and reached this \
-terminal as an llm/chunk notification while the server was still sending.";
-const WORD_DELAY: Duration = Duration::from_millis(35);
 /// How much of an event or a suggested text the demo shows.
 const PREVIEW_CHARS: usize = 60;
-
-type Body = BoxBody<Bytes, Infallible>;
 
 /// Runs the demo; returns the process exit code.
 pub async fn run() -> u8 {
@@ -51,11 +42,11 @@ async fn demo() -> Result<(), String> {
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| e.to_string())?;
-    let url = format!(
-        "http://{}/v1/chat/completions",
-        listener.local_addr().map_err(|e| e.to_string())?
-    );
-    tokio::spawn(serve_model(listener));
+    let address = listener.local_addr().map_err(|e| e.to_string())?;
+    let url = format!("http://{address}/v1/chat/completions");
+    let fim_url = format!("http://{address}{}", server::FIM_PATH);
+    let fim_log = server::FimLog::default();
+    tokio::spawn(server::serve(listener, fim_log.clone()));
     println!("demo LLM server listening at {url}");
 
     let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
@@ -164,6 +155,8 @@ async fn demo() -> Result<(), String> {
         );
     }
 
+    ghost::show(&mut ide, &fim_url, &fim_log).await?;
+
     ide.call("shutdown", Value::Null).await?;
     ide.notify("exit", Value::Null).await?;
     let status = tokio::time::timeout(Duration::from_secs(5), child.wait())
@@ -239,65 +232,4 @@ impl Ide {
             }
         }
     }
-}
-
-/// Accepts connections and answers each POST with a streamed answer.
-async fn serve_model(listener: TcpListener) {
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
-        tokio::spawn(async move {
-            let _ = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service_fn(answer))
-                .await;
-        });
-    }
-}
-
-async fn answer(request: Request<Incoming>) -> Result<Response<Body>, Infallible> {
-    let body = request
-        .into_body()
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
-    let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    if parsed["messages"].as_array().is_none_or(|m| m.is_empty()) {
-        let error = json!({"error": {"message": "`messages` is required", "type": "invalid_request_error"}});
-        return Ok(Response::builder()
-            .status(400)
-            .header("content-type", "application/json")
-            .body(Full::new(Bytes::from(error.to_string())).boxed())
-            .expect("valid response"));
-    }
-    let model = parsed["model"].as_str().unwrap_or("demo-model").to_owned();
-    let words: Vec<String> = ANSWER.split_inclusive(' ').map(str::to_owned).collect();
-    let count = words.len();
-    let events = futures::stream::iter(words.into_iter().enumerate()).then(move |(i, word)| {
-        let model = model.clone();
-        async move {
-            tokio::time::sleep(WORD_DELAY).await;
-            let mut event = json!({
-                "id": "chatcmpl-demo", "object": "chat.completion.chunk", "model": model,
-                "choices": [{"index": 0, "delta": {"content": word}, "finish_reason": null}]
-            });
-            if i == 0 {
-                event["choices"][0]["delta"]["role"] = json!("assistant");
-            }
-            let mut text = format!("data: {event}\n\n");
-            if i + 1 == count {
-                let last = json!({"id": "chatcmpl-demo", "object": "chat.completion.chunk", "model": model,
-                    "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
-                    "usage": {"prompt_tokens": 12, "completion_tokens": count, "total_tokens": 12 + count}});
-                text.push_str(&format!("data: {last}\n\ndata: [DONE]\n\n"));
-            }
-            Ok::<_, Infallible>(BodyFrame::data(Bytes::from(text)))
-        }
-    });
-    Ok(Response::builder()
-        .header("content-type", "text/event-stream; charset=utf-8")
-        .header("cache-control", "no-cache")
-        .body(BodyExt::boxed(StreamBody::new(events)))
-        .expect("valid response"))
 }

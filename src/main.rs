@@ -88,7 +88,8 @@ enum Command {
     /// Print the JSON Schema of the settings object.
     Schema,
     /// Start an embedded demo LLM server and stream a completion through a
-    /// sidecar process, exactly as an IDE would.
+    /// sidecar process, exactly as an IDE would, then show a code completion as
+    /// ghost text.
     Demo,
 }
 

@@ -771,6 +771,71 @@ server-sent event, was extracted with the JsonPath $.choices[0].delta.content, a
     );
 }
 
+/// The demo's code completion part: the suggestion sits in the code at the cursor without the
+/// model's leaked token or its repeat of the closing brace (plain text through a pipe), the
+/// clean-up line names what went, and typing along is answered from the cache with no request.
+#[test]
+fn the_demo_shows_a_cleaned_ghost_text_then_answers_from_the_cache() {
+    let run = run(&["demo"], &[]);
+    assert_eq!(run.code, Some(0), "{}", run.describe());
+    assert!(
+        !run.stdout.contains('\x1b'),
+        "no escape codes into a pipe: {}",
+        run.describe()
+    );
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    let find = |needle: &str| {
+        lines
+            .iter()
+            .position(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("a line with {needle:?}: {}", run.describe()))
+    };
+    let prompt = lines[find("the server got POST /v1/completions")];
+    assert!(
+        prompt.contains(r#""<|fim_prefix|>fn mean(xs: &[f64]) -> f64 {\n"#)
+            && prompt.contains(r#"<|fim_suffix|>\n}\n<|fim_middle|>""#),
+        "the qwen prompt: {prompt}"
+    );
+    let answered = lines[find("and answered")];
+    assert!(answered.ends_with(r#"}<|file_sep|>""#), "{answered}");
+
+    let shown = find("← ghost text, cached: false");
+    let cleanup = find("clean-up removed");
+    let code = &lines[shown + 1..cleanup];
+    assert_eq!(
+        code,
+        [
+            "    fn mean(xs: &[f64]) -> f64 {",
+            "        if xs.is_empty() {",
+            "            return 0.0;",
+            "        }",
+            "        │let sum: f64 = xs.iter().sum();",
+            "        sum / xs.len() as f64",
+            "    }",
+        ],
+        "{}",
+        run.describe()
+    );
+    let cleanup = lines[cleanup];
+    assert!(
+        cleanup.contains(r#"removed "\n}<|file_sep|>""#)
+            && cleanup.contains("already after the cursor")
+            && cleanup.contains("total "),
+        "{cleanup}"
+    );
+
+    let typed = lines[find("→ the user types")];
+    assert!(typed.contains(r#""let sum""#), "{typed}");
+    let cached = lines[find("← the rest")];
+    assert!(
+        cached.contains(r#"": f64 = xs.iter().sum();\n    sum / xs.len() as f64""#)
+            && cached.contains("cached: true")
+            && cached.contains("first byte 0 ms")
+            && cached.contains("got 1 completion request in all"),
+        "{cached}"
+    );
+}
+
 #[test]
 fn check_prints_warnings_with_the_fix() {
     let file = settings_file(&json!({
