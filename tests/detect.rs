@@ -9,6 +9,7 @@ mod common;
 
 use std::process::{Command, Stdio};
 
+use common::raw_server::{http_chunk, response_head};
 use common::schema::assert_matches_methods_schema;
 use common::*;
 use serde_json::{Value, json};
@@ -548,6 +549,79 @@ fn each_probe_is_sent_once_even_when_the_server_closes_without_answering() {
         posts, probes,
         "POSTs the server read vs probes listed: {result:#}"
     );
+}
+
+#[test]
+fn a_probe_after_a_streamed_answer_is_not_sent_on_the_connection_the_server_dropped() {
+    // As llama.cpp's server does: the connection stays open after a streamed (chunked) answer, but
+    // the next request sent on it is read and the connection closed unanswered. Ollama's list and
+    // `/api/chat` answer, so an `ollama-chat` probe follows the streamed `openai-chat` one.
+    let server = common::raw_server::RawServer::start(|mut conn| async move {
+        let json = [("Content-Type", "application/json")];
+        while let Some(request) = conn.read_request().await {
+            let path = request.target.as_str();
+            let answered = if path == "/v1/models" {
+                conn.respond(200, &json, br#"{"object":"list","data":[{"id":"m"}]}"#)
+                    .await
+            } else if path == "/api/tags" {
+                conn.respond(200, &json, br#"{"models":[{"name":"m"}]}"#)
+                    .await
+            } else if path == "/v1/chat/completions" {
+                let sse = openai_sse(&["Hi", " there"]);
+                let head = response_head(200, &[("Content-Type", "text/event-stream")], None);
+                let sent = conn.write(&head).await
+                    && conn.write(&http_chunk(sse.as_bytes())).await
+                    && conn.write(b"0\r\n\r\n").await;
+                if sent && conn.read_request().await.is_some() {
+                    // The kept-alive connection is gone: the request on it is not answered.
+                    conn.close().await;
+                }
+                return;
+            } else if path == "/api/chat" {
+                let ndjson = concat!(
+                    r#"{"model":"m","message":{"role":"assistant","content":"Hello"},"done":false}"#,
+                    "\n",
+                    r#"{"model":"m","message":{"role":"assistant","content":""},"done":true}"#,
+                    "\n"
+                );
+                conn.respond(
+                    200,
+                    &[("Content-Type", "application/x-ndjson")],
+                    ndjson.as_bytes(),
+                )
+                .await
+            } else {
+                conn.respond(404, &json, br#"{"error":{"message":"not found"}}"#)
+                    .await
+            };
+            if !answered {
+                return;
+            }
+        }
+    });
+    let mut sidecar = Sidecar::spawn();
+    let result = detect(&mut sidecar, json!({"url": server.url("")}));
+    let apis: Vec<&Value> = result["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| &c["api"])
+        .collect();
+    assert!(apis.contains(&&json!("openai-chat")), "{result:#}");
+    assert!(apis.contains(&&json!("ollama-chat")), "{result:#}");
+    // Each probe was still sent once.
+    let probes = result["tried"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["request"].as_str().unwrap().starts_with("POST"))
+        .count();
+    let posts = server
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST")
+        .count();
+    assert_eq!(posts, probes, "{result:#}");
 }
 
 /// OpenAI-style SSE whose only text is whitespace, cut at the token cap.

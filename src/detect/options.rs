@@ -1,8 +1,10 @@
 //! The params of `llm/detect` (every problem at once, each named by its
 //! param) and the settings each probe runs with: the candidate's v1 fields
-//! plus short time limits, the network settings and no retries.
+//! plus short time limits, the network settings and no retries, each on a
+//! connection of its own.
 
 use reqwest::Url;
+use reqwest::header::{CONNECTION, HeaderValue};
 use serde_json::{Map, Value, json};
 
 use super::shapes::{Access, Shape};
@@ -143,7 +145,10 @@ impl Options {
     }
 
     /// The settings a probe runs with: `v1` plus the time limits, the
-    /// network settings and no retries.
+    /// network settings and no retries. `Connection: close`: a server may
+    /// drop a kept-alive connection after a streamed answer without saying
+    /// so (llama.cpp does), and the next probe, sent on it at once, would get
+    /// no answer; a probe is not sent twice, so each gets a new connection.
     pub(super) fn probe_settings(
         &self,
         mut v1: Map<String, Value>,
@@ -151,6 +156,10 @@ impl Options {
         v1.insert("timeouts".into(), Value::Object(self.timeouts.clone()));
         v1.insert("retry".into(), json!({"maxRetries": 0}));
         v1.extend(self.network.clone());
-        Settings::from_json(&Value::Object(v1))
+        let mut settings = Settings::from_json(&Value::Object(v1))?;
+        settings
+            .custom_headers
+            .push((CONNECTION, HeaderValue::from_static("close")));
+        Ok(settings)
     }
 }
