@@ -95,10 +95,29 @@ pub fn chatty_stream(words: usize, delay: Duration) -> MockResponse {
         .then_hang()
 }
 
-/// A loopback port with nothing listening on it (bound once, then released).
+/// A loopback port that refuses every connection for the rest of the test process.
+///
+/// A socket is bound to it and never listens, so a connect gets a reset (connection refused), and the port stays
+/// taken: a port released at once could be handed to another test's server running in parallel, which would then
+/// answer. The socket is left open on purpose (one descriptor per call, freed when the test process exits).
 pub fn unused_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    listener.local_addr().unwrap().port()
+    use std::os::fd::FromRawFd;
+    // SAFETY: plain socket calls on a descriptor this function owns; every result is checked.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+        let mut addr: libc::sockaddr_in = std::mem::zeroed();
+        addr.sin_family = libc::AF_INET as libc::sa_family_t;
+        addr.sin_addr.s_addr = u32::from(std::net::Ipv4Addr::LOCALHOST).to_be();
+        let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        let bound = libc::bind(fd, (&raw const addr).cast(), len);
+        assert_eq!(bound, 0, "bind: {}", std::io::Error::last_os_error());
+        let mut len = len;
+        let named = libc::getsockname(fd, (&raw mut addr).cast(), &mut len);
+        assert_eq!(named, 0, "getsockname: {}", std::io::Error::last_os_error());
+        std::mem::forget(std::os::fd::OwnedFd::from_raw_fd(fd));
+        u16::from_be(addr.sin_port)
+    }
 }
 
 /// `data.partialText` of a `-32803`/`-32800` error.
