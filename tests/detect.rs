@@ -533,12 +533,7 @@ fn each_probe_is_sent_once_even_when_the_server_closes_without_answering() {
     let mut sidecar = Sidecar::spawn();
     let result = detect(&mut sidecar, json!({"url": server.url("")}));
     assert_eq!(result["candidates"], json!([]), "{result:#}");
-    let probes = result["tried"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|t| t["request"].as_str().unwrap().starts_with("POST"))
-        .count();
+    let probes = post_probes(&result);
     let posts = server
         .requests()
         .iter()
@@ -610,12 +605,7 @@ fn a_probe_after_a_streamed_answer_is_not_sent_on_the_connection_the_server_drop
     assert!(apis.contains(&&json!("openai-chat")), "{result:#}");
     assert!(apis.contains(&&json!("ollama-chat")), "{result:#}");
     // Each probe was still sent once.
-    let probes = result["tried"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|t| t["request"].as_str().unwrap().starts_with("POST"))
-        .count();
+    let probes = post_probes(&result);
     let posts = server
         .requests()
         .iter()
@@ -752,4 +742,14 @@ fn a_model_list_that_comes_late_times_out_at_the_first_byte_limit() {
         "{}",
         reply.response
     );
+}
+
+/// How many POST probes `llm/detect` lists in its `tried` entries.
+fn post_probes(result: &Value) -> usize {
+    result["tried"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["request"].as_str().unwrap().starts_with("POST"))
+        .count()
 }
