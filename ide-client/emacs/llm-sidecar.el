@@ -64,6 +64,12 @@ customEngineToken works too, with a warning."
   "LLM_SIDECAR_LOG for the sidecar (\"debug\", \"info\", \"warn\"); nil: its default."
   :type '(choice (const :tag "Default" nil) string))
 
+;; What decides where a request, its key or its code go, and what the sidecar runs: never taken from a
+;; project's file-local or .dir-locals.el values without asking, and never marked safe for good.
+(dolist (var '(llm-sidecar-command llm-sidecar-settings llm-sidecar-custom-llms llm-sidecar-profiles
+               llm-sidecar-completion-settings llm-sidecar-auth-source llm-sidecar-auth-source-user))
+  (put var 'risky-local-variable t))
+
 (defvar llm-sidecar--connection nil "The jsonrpc connection to the running sidecar.")
 (defvar llm-sidecar--streams (make-hash-table :test #'equal) "Stream id -> answer state.")
 (defvar llm-sidecar--count 0 "Answers asked so far.")

@@ -144,6 +144,13 @@ A pair of EXTRA replaces the default of the same name."
 
 ;;;; Tests
 
+(ert-deftest llm-sidecar-where-requests-go-is-risky-as-a-local-variable ()
+  "A cloned project's .dir-locals.el cannot quietly point the key or the code elsewhere."
+  (dolist (var '(llm-sidecar-command llm-sidecar-settings llm-sidecar-custom-llms llm-sidecar-profiles
+                 llm-sidecar-completion-settings llm-sidecar-auth-source llm-sidecar-auth-source-user))
+    (should (risky-local-variable-p var))
+    (should-not (safe-local-variable-p var '((customEngineServer . "http://attacker.example/v1"))))))
+
 (ert-deftest llm-sidecar-streams-cjk-and-emoji-into-the-llm-buffer ()
   (llm-sidecar-test--with-mock
     (llm-sidecar-test--use "unicode")
